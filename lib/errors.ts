@@ -1,0 +1,52 @@
+/**
+ * One error type for the whole project. Callers branch on `code`, never on message text.
+ * Unknown errors are treated as not retryable: retrying something we do not understand hides bugs.
+ */
+export const ErrorCodes = [
+  'CONFIG_INVALID',
+  'DECODE_FAILED',
+  'ENCODE_FAILED',
+  'VALIDATION_FAILED',
+  'SCHEMA_REGISTRY_UNAVAILABLE',
+  'SCHEMA_INCOMPATIBLE',
+  'KAFKA_UNAVAILABLE',
+  'SINK_WRITE_FAILED',
+  'SINK_ROW_REJECTED',
+  'LATE_EVENT',
+  'SHUTDOWN',
+  'INTERNAL',
+] as const;
+
+export type ErrorCode = (typeof ErrorCodes)[number];
+
+export interface AppErrorOptions {
+  cause?: unknown;
+  retryable?: boolean;
+  /** Small, loggable facts about where the error happened (never secrets, never whole payloads). */
+  context?: Record<string, unknown>;
+}
+
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly retryable: boolean;
+  readonly context: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, options: AppErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'AppError';
+    this.code = code;
+    this.retryable = options.retryable ?? false;
+    this.context = options.context ?? {};
+  }
+}
+
+export function isAppError(err: unknown, code?: ErrorCode): err is AppError {
+  return err instanceof AppError && (code === undefined || err.code === code);
+}
+
+/** Wraps anything thrown into an AppError, keeping the original as `cause`. */
+export function toAppError(err: unknown, fallback: ErrorCode = 'INTERNAL', context?: Record<string, unknown>): AppError {
+  if (err instanceof AppError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new AppError(fallback, message, { cause: err, retryable: false, ...(context ? { context } : {}) });
+}

@@ -1,0 +1,156 @@
+import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import avro from 'avsc';
+import { AppError } from './errors.js';
+import { defineConfig } from './config.js';
+import { valueSubject } from './topics.js';
+
+export const registryConfigSpec = defineConfig({
+  registryUrl: { env: 'SCHEMA_REGISTRY_URL', type: 'url', default: 'http://127.0.0.1:8081/apis/ccompat/v7', doc: 'Confluent-compatible Schema Registry base URL (Apicurio: /apis/ccompat/v7)' },
+});
+
+const MAGIC_BYTE = 0;
+const HEADER_BYTES = 5;
+
+/** A registered writer schema: its global registry id and the avsc type that encodes it. */
+export interface WriterSchema<T> {
+  readonly id: number;
+  readonly subject: string;
+  readonly type: avro.Type;
+  /** Encodes in the Confluent wire format: magic byte 0, schema id (int32 BE), Avro binary. */
+  encode(value: T): Buffer;
+}
+
+function registryError(err: unknown, action: string): AppError {
+  const status = (err as { status?: number } | null)?.status;
+  if (status === 409) {
+    return new AppError('SCHEMA_INCOMPATIBLE', `${action}: the schema is not BACKWARD compatible with the registered versions`, { cause: err });
+  }
+  if (status !== undefined && status >= 400 && status < 500) {
+    return new AppError('DECODE_FAILED', `${action}: registry answered ${status}`, { cause: err });
+  }
+  return new AppError('SCHEMA_REGISTRY_UNAVAILABLE', `${action}: ${(err as Error)?.message ?? String(err)}`, {
+    cause: err,
+    retryable: true,
+  });
+}
+
+/**
+ * Avro serde over a Confluent-compatible registry. Registration and schema look-ups go through
+ * @kafkajs/confluent-schema-registry; encoding and decoding are synchronous on the hot path once
+ * a schema id has been seen (ids are immutable, so caching them forever is safe).
+ */
+export class AvroSerde {
+  private readonly registry: SchemaRegistry;
+  private readonly writerTypes = new Map<number, avro.Type>();
+  /** Resolvers per reader type and writer id: building one walks both schemas, so do it once. */
+  private readonly resolvers = new WeakMap<avro.Type, Map<number, unknown>>();
+
+  constructor(registryUrl: string) {
+    this.registry = new SchemaRegistry({ host: registryUrl, retry: { retries: 3 } });
+  }
+
+  /** Registers `schema` under `<topic>-value` (BACKWARD compatibility) and returns its writer. */
+  async registerValueSchema<T>(topic: string, schema: avro.Schema): Promise<WriterSchema<T>> {
+    const subject = valueSubject(topic);
+    let id: number;
+    try {
+      ({ id } = await this.registry.register(
+        { type: SchemaType.AVRO, schema: JSON.stringify(schema) },
+        { subject, compatibility: 'BACKWARD' } as never,
+      ));
+    } catch (err) {
+      throw registryError(err, `registering ${subject}`);
+    }
+    const type = avro.Type.forSchema(schema as avro.Schema);
+    this.writerTypes.set(id, type);
+    return {
+      id,
+      subject,
+      type,
+      encode: (value: T) => encodeWire(id, type, value),
+    };
+  }
+
+  /** The writer type of `id`, fetched once from the registry. */
+  async writerType(id: number): Promise<avro.Type> {
+    const cached = this.writerTypes.get(id);
+    if (cached) return cached;
+    let type: avro.Type;
+    try {
+      type = (await this.registry.getSchema(id)) as unknown as avro.Type;
+    } catch (err) {
+      throw registryError(err, `fetching schema id ${id}`);
+    }
+    this.writerTypes.set(id, type);
+    return type;
+  }
+
+  /**
+   * Decodes a Confluent-framed value. With `readerType`, the writer's data is resolved into the
+   * reader's schema (Avro schema evolution), so consumers keep working across compatible changes.
+   */
+  async decode<T>(buffer: Buffer | null, readerType?: avro.Type): Promise<T> {
+    const id = readSchemaId(buffer);
+    const writer = this.writerTypes.get(id) ?? (await this.writerType(id));
+    return decodeWith<T>(buffer as Buffer, writer, readerType, this.resolvers, id);
+  }
+
+  /** Synchronous decode when the writer id is already known (the common case after warm-up). */
+  tryDecodeSync<T>(buffer: Buffer | null, readerType?: avro.Type): { ok: true; value: T } | { ok: false; id: number } {
+    const id = readSchemaId(buffer);
+    const writer = this.writerTypes.get(id);
+    if (!writer) return { ok: false, id };
+    return { ok: true, value: decodeWith<T>(buffer as Buffer, writer, readerType, this.resolvers, id) };
+  }
+}
+
+export function readSchemaId(buffer: Buffer | null): number {
+  if (!buffer || buffer.length < HEADER_BYTES) {
+    throw new AppError('DECODE_FAILED', `value is ${buffer ? `${buffer.length} bytes` : 'null'}: too short for the Confluent wire format`);
+  }
+  if (buffer[0] !== MAGIC_BYTE) {
+    throw new AppError('DECODE_FAILED', `unknown magic byte ${buffer[0]} (expected 0, Confluent wire format)`);
+  }
+  return buffer.readInt32BE(1);
+}
+
+export function encodeWire(id: number, type: avro.Type, value: unknown): Buffer {
+  let body: Buffer;
+  try {
+    body = type.toBuffer(value);
+  } catch (err) {
+    const paths: string[] = [];
+    type.isValid(value, { errorHook: (path) => paths.push(path.join('.')) });
+    throw new AppError('ENCODE_FAILED', `value does not match ${type.name ?? 'schema'}: invalid field(s) ${paths.join(', ') || '?'}`, { cause: err });
+  }
+  const out = Buffer.allocUnsafe(HEADER_BYTES + body.length);
+  out[0] = MAGIC_BYTE;
+  out.writeInt32BE(id, 1);
+  body.copy(out, HEADER_BYTES);
+  return out;
+}
+
+function decodeWith<T>(
+  buffer: Buffer,
+  writer: avro.Type,
+  reader: avro.Type | undefined,
+  resolvers: WeakMap<avro.Type, Map<number, unknown>>,
+  id: number,
+): T {
+  try {
+    if (!reader || reader === writer) return writer.fromBuffer(buffer.subarray(HEADER_BYTES)) as T;
+    let byWriter = resolvers.get(reader);
+    if (!byWriter) {
+      byWriter = new Map();
+      resolvers.set(reader, byWriter);
+    }
+    let resolver = byWriter.get(id);
+    if (!resolver) {
+      resolver = reader.createResolver(writer);
+      byWriter.set(id, resolver);
+    }
+    return reader.fromBuffer(buffer.subarray(HEADER_BYTES), resolver as never) as T;
+  } catch (err) {
+    throw new AppError('DECODE_FAILED', `Avro body does not decode with schema id ${id}: ${(err as Error).message}`, { cause: err });
+  }
+}

@@ -1,0 +1,46 @@
+/**
+ * The topic catalogue: every topic the project reads or writes, with its partitioning and retention.
+ * `TOPIC_NAMESPACE` prefixes every name so tests (and parallel demos) get topics of their own.
+ */
+export interface TopicSpec {
+  name: string;
+  partitions: number;
+  config: Record<string, string>;
+}
+
+const DAY_MS = 24 * 3600 * 1000;
+
+export const CANDLE_INTERVALS = ['1s', '1m', '5m', '15m', '1h', '1d'] as const;
+export type CandleInterval = (typeof CANDLE_INTERVALS)[number];
+
+export interface TopicCatalogue {
+  ticks: TopicSpec;
+  orderbook: TopicSpec;
+  lateTicks: TopicSpec;
+  rawKis: TopicSpec;
+  candles(interval: CandleInterval): TopicSpec;
+  dlq(stage: string): TopicSpec;
+}
+
+export function topicCatalogue(namespace = '', partitions = 6): TopicCatalogue {
+  const name = (base: string) => `${namespace}${base}`;
+  const timed = (base: string, days: number, p = partitions): TopicSpec => ({
+    name: name(base),
+    partitions: p,
+    config: { 'cleanup.policy': 'delete', 'retention.ms': String(days * DAY_MS) },
+  });
+  return {
+    ticks: timed('market.ticks.v1', 7),
+    orderbook: timed('market.orderbook.v1', 3),
+    lateTicks: timed('market.late-ticks.v1', 7),
+    rawKis: timed('raw.kis.v1', 7),
+    // Daily candles are the long history; intraday candles are rebuilt from ticks if needed.
+    candles: (interval) => timed(`market.candles.${interval}.v1`, interval === '1d' ? 3650 : 30),
+    dlq: (stage) => timed(`dlq.${stage}.v1`, 14, 1),
+  };
+}
+
+/** Avro subjects follow Confluent's TopicNameStrategy, so any registry-aware client finds them. */
+export function valueSubject(topic: string): string {
+  return `${topic}-value`;
+}

@@ -1,0 +1,183 @@
+import { Sender } from '@questdb/nodejs-client';
+import avro from 'avsc';
+import { defineConfig } from '../../lib/config.js';
+import { DeadLetterQueue } from '../../lib/dlq.js';
+import { AppError, toAppError } from '../../lib/errors.js';
+import { createKafka, ensureTopics, kafkaConfigSpec } from '../../lib/kafka.js';
+import { Counter, Gauge, Histogram } from '../../lib/metrics.js';
+import { SerialQueue } from '../../lib/serial.js';
+import { AvroSerde, registryConfigSpec } from '../../lib/serde.js';
+import { runService } from '../../lib/service.js';
+import { topicCatalogue } from '../../lib/topics.js';
+import { questdbExec } from './questdb-http.js';
+import { questdbMappings, type TableMapping } from './tables.js';
+
+const config = defineConfig({
+  ...kafkaConfigSpec,
+  ...registryConfigSpec,
+  questdbUrl: { env: 'QUESTDB_HTTP_URL', type: 'url', default: 'http://127.0.0.1:9000', doc: 'QuestDB HTTP endpoint (ILP /write and /exec)' },
+  tablePrefix: { env: 'QUESTDB_TABLE_PREFIX', type: 'string', default: '', pattern: /^[A-Za-z0-9_]*$/, doc: 'prefix for every table name (tests use a fresh one)' },
+  topics: { env: 'SINK_TOPICS', type: 'list', default: ['market.ticks.v1', 'market.candles.1s.v1'], minItems: 1, doc: 'topics to write, by catalogue name (without TOPIC_NAMESPACE)' },
+  groupId: { env: 'SINK_GROUP_ID', type: 'string', default: 'questdb-sink', doc: 'consumer group: instances with the same group share the partitions' },
+  flushRows: { env: 'SINK_FLUSH_ROWS', type: 'int', default: 20_000, min: 1, doc: 'flush to QuestDB after this many rows' },
+  flushIntervalMs: { env: 'SINK_FLUSH_INTERVAL_MS', type: 'int', default: 200, min: 10, doc: 'flush at least this often while rows are pending (panel freshness)' },
+  maxBackoffMs: { env: 'SINK_MAX_BACKOFF_MS', type: 'int', default: 30_000, min: 100, doc: 'longest wait between retries while QuestDB is failing' },
+});
+
+type Pending = { first: number; next: number };
+
+await runService({
+  name: 'questdb-sink',
+  config,
+  async main({ config: c, logger, metrics, lifecycle, setHealth, fail }) {
+    const catalogue = topicCatalogue(c.topicNamespace, c.topicPartitions);
+    const all = questdbMappings(catalogue, c.tablePrefix);
+    const problems: string[] = [];
+    const mappings = c.topics.map((base) => {
+      const m = all.get(`${c.topicNamespace}${base}`);
+      if (!m) problems.push(`SINK_TOPICS: no QuestDB table for ${base} (known: ${[...all.keys()].map((k) => k.slice(c.topicNamespace.length)).join(', ')})`);
+      return m;
+    }).filter((m): m is TableMapping<never> => m !== undefined);
+    if (problems.length > 0) throw new AppError('CONFIG_INVALID', problems.join('\n'));
+    const byTopic = new Map(mappings.map((m) => [m.topic, m]));
+    const readers = new Map(mappings.map((m) => [m.topic, avro.Type.forSchema(m.readerSchema)]));
+
+    for (const m of mappings) await questdbExec(c.questdbUrl, m.ddl);
+    logger.info({ tables: mappings.map((m) => m.table) }, 'QuestDB tables ready');
+
+    const kafka = createKafka({ brokers: c.brokers, clientId: c.clientId ?? 'questdb-sink', logger });
+    const admin = kafka.admin();
+    await admin.connect();
+    const dlqTopic = catalogue.dlq('questdb-sink');
+    await ensureTopics(admin, [dlqTopic]);
+    await admin.disconnect();
+
+    const serde = new AvroSerde(c.registryUrl);
+    const dlq = new DeadLetterQueue(dlqTopic.name, 'questdb-sink', metrics, logger);
+    const producer = kafka.producer({ idempotent: true });
+    await producer.connect();
+    lifecycle.onShutdown('dlq-producer', () => producer.disconnect());
+
+    const rowsWritten = new Counter({ name: 'sink_rows_written_total', help: 'rows flushed to QuestDB', labelNames: ['table'], registers: [metrics] });
+    const flushSeconds = new Histogram({ name: 'sink_flush_seconds', help: 'QuestDB flush + offset commit time', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10], registers: [metrics] });
+    const flushFailures = new Counter({ name: 'sink_flush_failures_total', help: 'failed flushes (batch re-read from Kafka)', registers: [metrics] });
+    const pendingRows = new Gauge({ name: 'sink_pending_rows', help: 'rows buffered, not yet flushed', registers: [metrics] });
+
+    // protocol_version=2 skips the /settings look-up and writes LONGs as integers; auto-flush is ours,
+    // because an offset may only be committed after the rows it covers are flushed.
+    const questdbAddr = new URL(c.questdbUrl).host;
+    const newSender = () => Sender.fromConfig(`http::addr=${questdbAddr};protocol_version=2;auto_flush=off;retry_timeout=10000`);
+    let sender = await newSender();
+    lifecycle.onShutdown('questdb-sender', () => sender.close());
+
+    const consumer = kafka.consumer({ groupId: c.groupId, maxBytesPerPartition: 4 * 1024 * 1024 });
+    await consumer.connect();
+    lifecycle.onShutdown('consumer', () => consumer.disconnect());
+
+    const queue = new SerialQueue();
+    const pending = new Map<string, Pending>(); // "topic|partition" → offsets covered by buffered rows
+    const rowsByTable = new Map<string, number>();
+    let rows = 0;
+    let lastFlush = Date.now();
+    let failures = 0;
+    let paused = false;
+    setHealth(() => ({ healthy: failures === 0 && !lifecycle.isStopping, details: { pendingRows: rows, consecutiveFailures: failures } }));
+
+    const flush = async () => {
+      if (pending.size === 0 || paused) return;
+      const timer = flushSeconds.startTimer();
+      try {
+        if (rows > 0) await sender.flush();
+      } catch (err) {
+        await onFlushFailure(err);
+        return;
+      }
+      const offsets = [...pending.entries()].map(([tp, p]) => {
+        const [topic, partition] = tp.split('|') as [string, string];
+        return { topic, partition: Number(partition), offset: String(p.next) };
+      });
+      await consumer.commitOffsets(offsets);
+      for (const [table, n] of rowsByTable) rowsWritten.inc({ table }, n);
+      rowsByTable.clear();
+      pending.clear();
+      rows = 0;
+      pendingRows.set(0);
+      failures = 0;
+      lastFlush = Date.now();
+      timer();
+    };
+
+    /**
+     * The client drops the rows of a failed flush, so the only copy left is in Kafka: rewind every
+     * partition with unflushed rows to its first unflushed offset, pause, back off, resume.
+     */
+    const onFlushFailure = async (err: unknown) => {
+      failures++;
+      flushFailures.inc();
+      const backoff = Math.min(c.maxBackoffMs, 250 * 2 ** Math.min(failures, 10));
+      logger.error({ err: toAppError(err, 'SINK_WRITE_FAILED'), failures, backoffMs: backoff, rows }, 'QuestDB flush failed; re-reading the batch from Kafka after a back-off');
+      const topicsToPause = [...new Set([...pending.keys()].map((k) => k.split('|')[0] as string))];
+      consumer.pause(topicsToPause.map((topic) => ({ topic })));
+      paused = true;
+      for (const [tp, p] of pending) {
+        const [topic, partition] = tp.split('|') as [string, string];
+        consumer.seek({ topic, partition: Number(partition), offset: String(p.first) });
+      }
+      pending.clear();
+      rowsByTable.clear();
+      rows = 0;
+      await sender.close().catch(() => undefined);
+      sender = await newSender();
+      setTimeout(() => {
+        paused = false;
+        consumer.resume(topicsToPause.map((topic) => ({ topic })));
+      }, backoff).unref();
+    };
+
+    const timer = setInterval(() => {
+      void queue.run(async () => {
+        if (!lifecycle.isStopping && Date.now() - lastFlush >= c.flushIntervalMs) await flush();
+      }).catch((err) => fail(err));
+    }, Math.max(10, Math.floor(c.flushIntervalMs / 2)));
+    lifecycle.onShutdown('final-flush', async () => {
+      clearInterval(timer);
+      await queue.run(() => flush()).catch((err) => logger.error({ err }, 'final flush failed'));
+    });
+    lifecycle.onShutdown('consumer-stop', () => consumer.stop());
+
+    for (const m of mappings) await consumer.subscribe({ topic: m.topic, fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch, isRunning, isStale, heartbeat }) => {
+        await queue.run(async () => {
+          if (paused) return;
+          const mapping = byTopic.get(batch.topic) as TableMapping<unknown>;
+          const reader = readers.get(batch.topic) as avro.Type;
+          const key = `${batch.topic}|${batch.partition}`;
+          for (const message of batch.messages) {
+            if (!isRunning() || isStale() || paused) break;
+            try {
+              const fast = serde.tryDecodeSync<unknown>(message.value, reader);
+              const record = mapping.validate(fast.ok ? fast.value : await serde.decode<unknown>(message.value, reader));
+              await mapping.write(sender, record);
+              rows++;
+              rowsByTable.set(mapping.table, (rowsByTable.get(mapping.table) ?? 0) + 1);
+            } catch (err) {
+              const appErr = toAppError(err, 'DECODE_FAILED');
+              if (appErr.retryable) throw appErr;
+              await dlq.send(producer, { topic: batch.topic, partition: batch.partition, offset: message.offset, key: message.key, value: message.value }, appErr);
+            }
+            const offset = Number(message.offset);
+            const p = pending.get(key);
+            if (p) p.next = offset + 1;
+            else pending.set(key, { first: offset, next: offset + 1 });
+          }
+          pendingRows.set(rows);
+          if (rows >= c.flushRows || Date.now() - lastFlush >= c.flushIntervalMs) await flush();
+        });
+        await heartbeat();
+      },
+    });
+    logger.info({ topics: mappings.map((m) => m.topic), group: c.groupId }, 'QuestDB sink running');
+  },
+});

@@ -39,6 +39,11 @@ export function defineConfig<const T extends Record<string, ConfigSpec>>(spec: T
   return spec;
 }
 
+/** Base URLs are joined with paths later: keep them without a trailing slash. */
+function normalizeUrl(url: string): string {
+  return url.replace(/\/+$/, '');
+}
+
 function parseOne(spec: ConfigSpec, raw: string | undefined, problems: string[]): unknown {
   const name = spec.env;
   const shown = (v: string) => (spec.secret ? '<redacted>' : JSON.stringify(v));
@@ -48,7 +53,7 @@ function parseOne(spec: ConfigSpec, raw: string | undefined, problems: string[])
       problems.push(`${name}: required (${spec.doc})`);
       return undefined;
     }
-    return spec.default;
+    return spec.type === 'url' ? normalizeUrl(spec.default) : spec.default;
   }
   switch (spec.type) {
     case 'string':
@@ -94,7 +99,7 @@ function parseOne(spec: ConfigSpec, raw: string | undefined, problems: string[])
       } catch {
         problems.push(`${name}: ${shown(raw)} is not a valid URL`);
       }
-      return raw.replace(/\/+$/, '');
+      return normalizeUrl(raw);
     }
     case 'enum': {
       if (!spec.values.includes(raw)) {

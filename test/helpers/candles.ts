@@ -1,0 +1,45 @@
+import type { Tick } from '../../schemas/generated/types.js';
+
+export interface ExpectedCandle {
+  symbol: string;
+  windowStart: number;
+  open: number;
+  high: number;
+  low: number;
+  close: number;
+  volume: number;
+  tradedValue: number;
+  tradeCount: number;
+}
+
+/**
+ * 1-second OHLCV computed the plainest way, independent of the processor: group by symbol and
+ * second, order each group by (exchange time, sequence).
+ */
+export function expectedSecondCandles(ticks: readonly Tick[]): Map<string, ExpectedCandle> {
+  const groups = new Map<string, Tick[]>();
+  for (const t of ticks) {
+    const start = Math.floor(t.exchangeTime / 1_000_000) * 1_000_000;
+    const key = `${t.symbol}@${start}`;
+    const g = groups.get(key);
+    if (g) g.push(t);
+    else groups.set(key, [t]);
+  }
+  const out = new Map<string, ExpectedCandle>();
+  for (const [key, g] of groups) {
+    g.sort((a, b) => a.exchangeTime - b.exchangeTime || a.sequence - b.sequence);
+    const first = g[0] as Tick;
+    out.set(key, {
+      symbol: first.symbol,
+      windowStart: Math.floor(first.exchangeTime / 1_000_000) * 1_000_000,
+      open: first.price,
+      close: (g[g.length - 1] as Tick).price,
+      high: Math.max(...g.map((t) => t.price)),
+      low: Math.min(...g.map((t) => t.price)),
+      volume: g.reduce((s, t) => s + t.quantity, 0),
+      tradedValue: g.reduce((s, t) => s + t.price * t.quantity, 0),
+      tradeCount: g.length,
+    });
+  }
+  return out;
+}

@@ -1,0 +1,59 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { REPO_ROOT } from './stack.js';
+
+export interface RunningService {
+  readonly child: ChildProcess;
+  /** Everything the process wrote so far (JSON log lines and stderr). */
+  output(): string;
+  /** The port its /metrics and /health are served on, once it logged it. */
+  metricsPort(timeoutMs?: number): Promise<number>;
+  waitForLog(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /** Resolves with the exit code. */
+  exited: Promise<number | null>;
+  stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number | null>;
+}
+
+/** Starts a compiled service entry point (e.g. 'producers/simulator/main.js') as its own process. */
+export function startService(entry: string, env: Record<string, string>): RunningService {
+  const child = spawn(process.execPath, [join(REPO_ROOT, 'dist', entry)], {
+    env: { ...process.env, METRICS_PORT: '0', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+
+  const waitForLog = async (pattern: RegExp, timeoutMs = 30_000): Promise<string> => {
+    const deadline = Date.now() + timeoutMs;
+    let done = false;
+    void exited.then(() => (done = true));
+    while (Date.now() < deadline) {
+      const m = pattern.exec(out);
+      if (m) return m[0];
+      if (done) throw new Error(`${entry} exited before logging ${pattern}:\n${out.slice(-4000)}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`${entry} did not log ${pattern} within ${timeoutMs} ms:\n${out.slice(-4000)}`);
+  };
+
+  return {
+    child,
+    output: () => out,
+    exited,
+    waitForLog,
+    async metricsPort(timeoutMs = 30_000) {
+      const line = await waitForLog(/"metrics":"http:\/\/[^"]+:(\d+)\/metrics"/, timeoutMs);
+      return Number(/:(\d+)\/metrics/.exec(line)?.[1]);
+    },
+    async stop(signal = 'SIGTERM', timeoutMs = 30_000) {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      child.kill(signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}

@@ -1,0 +1,40 @@
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Repository root (this file is compiled to dist/test/helpers/). */
+export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+export interface StackEnv {
+  KAFKA_BROKERS: string;
+  SCHEMA_REGISTRY_URL: string;
+  QUESTDB_HTTP_URL: string;
+  QUESTDB_PG_URL: string;
+  POSTGRES_URL: string;
+  PROMETHEUS_URL: string;
+}
+
+let cached: StackEnv | undefined;
+
+/** Connection settings of the running native stack, as `stack.sh env` prints them. */
+export function stackEnv(): StackEnv {
+  if (cached) return cached;
+  const out = execFileSync('bash', [join(REPO_ROOT, 'stack', 'stack.sh'), 'env'], { encoding: 'utf8' });
+  const env: Record<string, string> = {};
+  for (const line of out.split('\n')) {
+    const m = /^export ([A-Z_]+)=['"]?(.*?)['"]?$/.exec(line.trim());
+    if (m) env[m[1] as string] = m[2] as string;
+  }
+  for (const k of ['KAFKA_BROKERS', 'SCHEMA_REGISTRY_URL', 'QUESTDB_HTTP_URL']) {
+    if (!env[k]) throw new Error(`stack.sh env did not print ${k}; is the stack up? (npm run stack -- up)`);
+  }
+  cached = env as unknown as StackEnv;
+  return cached;
+}
+
+/** A fresh topic namespace and table prefix per test, so tests never see each other's data. */
+export function freshNamespace(name: string): { topicNamespace: string; tablePrefix: string; id: string } {
+  const id = `${name.replace(/[^a-z0-9]/gi, '').toLowerCase().slice(0, 20)}${randomBytes(3).toString('hex')}`;
+  return { topicNamespace: `t-${id}.`, tablePrefix: `t_${id}_`, id };
+}

@@ -1,0 +1,32 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import avro from 'avsc';
+import { encodeWire, readSchemaId } from '../../../lib/serde.js';
+import { isAppError } from '../../../lib/errors.js';
+import { TickSchema } from '../../../schemas/generated/schemas.js';
+import type { Tick } from '../../../schemas/generated/types.js';
+
+const tick: Tick = {
+  symbol: '005930', exchangeTime: 1_763_780_400_000_000, ingestTime: 1_763_780_400_001_000, price: 61_000, quantity: 12,
+  side: 'BUY', cumulativeVolume: 1000, cumulativeValue: 61_000_000, sequence: 7, source: 'SIMULATOR', sessionCode: '20', halted: false,
+};
+
+test('encodes the Confluent wire format: magic byte 0, big-endian schema id, Avro body', () => {
+  const type = avro.Type.forSchema(TickSchema);
+  const buf = encodeWire(258, type, tick);
+  assert.equal(buf[0], 0);
+  assert.equal(buf.readInt32BE(1), 258);
+  assert.equal(readSchemaId(buf), 258);
+  assert.deepEqual({ ...(type.fromBuffer(buf.subarray(5)) as Tick) }, tick);
+});
+
+test('a value that does not match the schema fails with ENCODE_FAILED naming the field', () => {
+  const type = avro.Type.forSchema(TickSchema);
+  assert.throws(() => encodeWire(1, type, { ...tick, price: 1.5 }), (err: unknown) => isAppError(err, 'ENCODE_FAILED') && /price/.test(err.message));
+});
+
+test('foreign or truncated bytes fail with DECODE_FAILED', () => {
+  assert.throws(() => readSchemaId(Buffer.from('{"json":true}')), (err: unknown) => isAppError(err, 'DECODE_FAILED') && /magic byte 123/.test(err.message));
+  assert.throws(() => readSchemaId(Buffer.from([0, 0])), (err: unknown) => isAppError(err, 'DECODE_FAILED'));
+  assert.throws(() => readSchemaId(null), (err: unknown) => isAppError(err, 'DECODE_FAILED'));
+});

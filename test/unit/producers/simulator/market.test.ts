@@ -1,0 +1,73 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { priceLimits, tickSize } from '../../../../producers/simulator/krx-rules.js';
+import { generateListings } from '../../../../producers/simulator/listings.js';
+import { MarketSimulator } from '../../../../producers/simulator/market.js';
+import { intradayIntensity, sessionPhase } from '../../../../producers/simulator/session.js';
+
+const S = 1_000_000;
+const kst = (hhmm: string) => Date.parse(`2026-11-20T${hhmm}:00+09:00`) * 1000;
+
+test('KRX tick sizes at every band edge', () => {
+  const cases: Array<[number, number]> = [[1_999, 1], [2_000, 5], [4_995, 5], [5_000, 10], [19_990, 10], [20_000, 50], [49_950, 50], [50_000, 100], [199_900, 100], [200_000, 500], [499_500, 500], [500_000, 1_000]];
+  for (const [price, size] of cases) assert.equal(tickSize(price), size, `price ${price}`);
+});
+
+test('price limits are ±30% snapped inward to valid levels', () => {
+  assert.deepEqual(priceLimits(61_000), { lower: 42_700, upper: 79_300 });
+  const { lower, upper } = priceLimits(10_150);
+  assert.ok(upper <= 10_150 * 1.3 && upper % tickSize(upper) === 0);
+  assert.ok(lower >= 10_150 * 0.7 && lower % tickSize(lower) === 0);
+});
+
+test('the same seed gives the same market; trades respect tick sizes and limits', () => {
+  const listings = generateListings(300, 5);
+  assert.equal(new Set(listings.map((l) => l.symbol)).size, 300);
+  const run = () => {
+    const sim = new MarketSimulator({ listings, seed: 5, ticksPerSecond: 2_000, mode: 'always', orderBooks: true });
+    const events = [];
+    for (let t = 0; t < 20; t++) events.push(sim.advance(T(t), T(t + 1)));
+    return events;
+  };
+  const T = (s: number) => kst('10:00') + s * S;
+  const a = run();
+  assert.deepEqual(a, run());
+  const ticks = a.flatMap((e) => e.ticks);
+  assert.equal(ticks.length, 40_000);
+  const byPrev = new Map(listings.map((l) => [l.symbol, priceLimits(l.previousClose)]));
+  let lastTime = 0;
+  for (const t of ticks) {
+    assert.equal(t.price % tickSize(t.price), 0, `${t.price} not on the tick grid`);
+    const lim = byPrev.get(t.symbol)!;
+    assert.ok(t.price >= lim.lower && t.price <= lim.upper, `${t.symbol} ${t.price} outside ${lim.lower}..${lim.upper}`);
+    assert.ok(t.exchangeTime >= lastTime, 'exchange-time order');
+    lastTime = t.exchangeTime;
+  }
+  const books = a.flatMap((e) => e.books);
+  for (const b of books.slice(0, 500)) {
+    assert.equal(b.askPrices.length, 10);
+    assert.ok((b.askPrices[0] as number) > (b.bidPrices[0] as number), 'best ask above best bid');
+    for (let i = 1; i < 10; i++) {
+      if (b.askPrices[i] !== 0) assert.ok((b.askPrices[i] as number) > (b.askPrices[i - 1] as number));
+      if (b.bidPrices[i] !== 0) assert.ok((b.bidPrices[i] as number) < (b.bidPrices[i - 1] as number));
+    }
+  }
+});
+
+test('krx session mode: auctions, closed hours and a U-shaped intraday profile', () => {
+  assert.equal(sessionPhase(kst('08:45'), 'krx'), 'pre-open');
+  assert.equal(sessionPhase(kst('09:00'), 'krx'), 'regular');
+  assert.equal(sessionPhase(kst('15:25'), 'krx'), 'closing-auction');
+  assert.equal(sessionPhase(kst('16:00'), 'krx'), 'closed');
+  assert.equal(sessionPhase(kst('03:00'), 'always'), 'regular');
+  const open = intradayIntensity(kst('09:01'), 'krx');
+  const midday = intradayIntensity(kst('12:30'), 'krx');
+  const close = intradayIntensity(kst('15:15'), 'krx');
+  assert.ok(open > close && close > midday, `U shape: open ${open}, midday ${midday}, close ${close}`);
+
+  const sim = new MarketSimulator({ listings: generateListings(50, 1), seed: 1, ticksPerSecond: 1_000, mode: 'krx', orderBooks: false });
+  assert.equal(sim.advance(kst('08:59') , kst('08:59') + 30 * S).ticks.length, 0, 'no continuous trading in the pre-open auction');
+  const opening = sim.advance(kst('09:00'), kst('09:00') + S / 10).ticks;
+  assert.ok(opening.some((t) => t.side === 'AUCTION' && t.sessionCode === '10'), 'the opening auction crosses at 09:00');
+  assert.equal(sim.advance(kst('16:00'), kst('16:00') + 10 * S).ticks.length, 0, 'closed after 15:30');
+});

@@ -75,10 +75,26 @@ export class CandleTask {
     if (p) p.nextOffset = offset + 1;
   }
 
-  /** Idle partitions: stream time advances with the wall clock so a quiet market still closes windows. */
-  punctuate(wallNowMs: number): void {
-    for (const p of this.partitions.values()) {
+  /**
+   * Partitions without input for `idleMs` that hold open windows: the runtime must confirm with the
+   * broker that their logs hold nothing unprocessed before calling `punctuate` with them. A partition
+   * that is merely behind (a slow or stalled consumer, a backfill) must not have its stream time pushed
+   * by the wall clock, or its own pending trades would turn late.
+   */
+  idleCandidates(wallNowMs: number): Array<{ partition: number; nextOffset: number }> {
+    const out: Array<{ partition: number; nextOffset: number }> = [];
+    for (const [partition, p] of this.partitions) {
       if (wallNowMs - p.lastRecordWall < this.options.idleMs) continue;
+      if (p.windows.openWindowCount === 0 || p.nextOffset < 0) continue;
+      out.push({ partition, nextOffset: p.nextOffset });
+    }
+    return out;
+  }
+
+  /** Idle partitions (confirmed by the caller): stream time follows the wall clock, so a quiet market still closes windows. */
+  punctuate(wallNowMs: number, idle: ReadonlySet<number>): void {
+    for (const [partition, p] of this.partitions) {
+      if (!idle.has(partition) || wallNowMs - p.lastRecordWall < this.options.idleMs) continue;
       if (p.windows.streamTime === Number.NEGATIVE_INFINITY) continue;
       const from = Math.max(p.lastAdvanceWall, p.lastRecordWall);
       if (wallNowMs > from) p.windows.advanceStreamTime(p.windows.streamTime + (wallNowMs - from) * 1000);

@@ -157,11 +157,34 @@ await runService({
       }).catch(failOnError);
     });
 
+    /**
+     * Which idle candidates really are idle: their log holds nothing we have not processed. The end
+     * of a log may be a transaction marker (high = next + 1); that counts as idle only when the same
+     * end was seen at the previous check with no progress since, since a real record there would
+     * have been fetched in between.
+     */
+    const previousEnds = new Map<number, string>();
+    let lastIdleCheck = 0;
+    const confirmIdle = async (now: number): Promise<Set<number>> => {
+      const idle = new Set<number>();
+      const candidates = task.idleCandidates(now);
+      if (candidates.length === 0 || now - lastIdleCheck < 250) return idle;
+      lastIdleCheck = now;
+      const ends = await admin.fetchTopicOffsets(input);
+      for (const { partition, nextOffset } of candidates) {
+        const high = Number(ends.find((e) => e.partition === partition)?.high ?? Number.POSITIVE_INFINITY);
+        const seen = `${high}:${nextOffset}`;
+        if (nextOffset >= high || (nextOffset === high - 1 && previousEnds.get(partition) === seen)) idle.add(partition);
+        previousEnds.set(partition, seen);
+      }
+      return idle;
+    };
+
     const punctuation = setInterval(() => {
       void queue.run(async () => {
         if (lifecycle.isStopping) return;
         const now = Date.now();
-        task.punctuate(now);
+        task.punctuate(now, await confirmIdle(now));
         encodeCandles(task.takeFinals(nowMicros()));
         if (now - lastUpdateAt >= c.updateIntervalMs) {
           encodeCandles(task.takeUpdates(nowMicros()));

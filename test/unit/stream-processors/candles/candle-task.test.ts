@@ -71,7 +71,7 @@ function runAll(task: CandleTask, trades: readonly TradeInput[], fromOffset = 0)
     if (task.process(0, offset, t, 0) === 'late') late.push(offset);
     finals.push(...task.takeFinals(1));
   });
-  task.punctuate(10_000);
+  task.punctuate(10_000, new Set([0]));
   finals.push(...task.takeFinals(1));
   return { finals, late };
 }
@@ -122,12 +122,22 @@ test('a quiet partition still closes its windows: idle punctuation follows the w
   const task = newTask();
   task.open(0, null, 0);
   task.process(0, 0, { symbol: '005930', time: T0 + 100, sequence: 1, price: 100, quantity: 1 }, 1_000);
-  task.punctuate(1_500); // not idle long enough (idleMs = 1000)
+  assert.deepEqual(task.idleCandidates(1_500), [], 'not idle long enough (idleMs = 1000)');
+  assert.deepEqual(task.idleCandidates(2_000), [{ partition: 0, nextOffset: 1 }]);
+  task.punctuate(2_000, new Set([0])); // idle for 1 s: stream time advances 1 s → T0 + 1.0001 s, end + grace not reached
   assert.deepEqual(task.takeFinals(1), []);
-  task.punctuate(2_000); // idle for 1 s: stream time advances 1 s → T0 + 1.0001 s, window end + grace not reached
-  assert.deepEqual(task.takeFinals(1), []);
-  task.punctuate(2_500); // another 0.5 s → past T0 + 1.5 s
+  task.punctuate(2_500, new Set([0])); // another 0.5 s → past T0 + 1.5 s
   assert.equal(task.takeFinals(1).length, 1);
+});
+
+test('a partition that is behind its log is not idle: the wall clock does not push its stream time', () => {
+  const task = newTask();
+  task.open(0, null, 0);
+  task.process(0, 0, { symbol: '005930', time: T0 + 100, sequence: 1, price: 100, quantity: 1 }, 1_000);
+  // More input is waiting (the consumer is slow, not the market): the runtime does not confirm it idle.
+  task.punctuate(60_000, new Set());
+  assert.deepEqual(task.takeFinals(1), []);
+  assert.equal(task.process(0, 1, { symbol: '005930', time: T0 + 200, sequence: 2, price: 101, quantity: 1 }, 60_000), 'accepted', 'its next trade is on time');
 });
 
 test('restart from any checkpoint gives exactly the finals of an uninterrupted run: no gap, no duplicate', () => {

@@ -25,6 +25,8 @@ const config = defineConfig({
 });
 
 type Pending = { first: number; next: number };
+/** Rows in one flush and the input offsets they cover ("topic|partition" → first and next offset). */
+type RowBatch = { offsets: Map<string, Pending>; rows: number; rowsByTable: Map<string, number> };
 
 await runService({
   name: 'questdb-sink',
@@ -74,58 +76,87 @@ await runService({
     await consumer.connect();
     lifecycle.onShutdown('consumer', () => consumer.disconnect());
 
+    /**
+     * Rows are written into the client's buffer batch by batch; a flush hands the buffer to an HTTP
+     * request and the next rows accumulate while it is in flight (two stages, so QuestDB's round trip
+     * does not stall consumption). Offsets are committed after their flush, in flush order. Every
+     * step that touches the buffer or the batches runs in one serial queue.
+     */
     const queue = new SerialQueue();
-    const pending = new Map<string, Pending>(); // "topic|partition" → offsets covered by buffered rows
-    const rowsByTable = new Map<string, number>();
-    let rows = 0;
+    const newBatch = (): RowBatch => ({ offsets: new Map(), rows: 0, rowsByTable: new Map() });
+    let current = newBatch();
+    let inFlight: { batch: RowBatch; result: Promise<unknown>; settled: boolean; error?: unknown } | null = null;
     let lastFlush = Date.now();
     let failures = 0;
     let paused = false;
-    setHealth(() => ({ healthy: failures === 0 && !lifecycle.isStopping, details: { pendingRows: rows, consecutiveFailures: failures } }));
+    setHealth(() => ({ healthy: failures === 0 && !lifecycle.isStopping, details: { pendingRows: current.rows, consecutiveFailures: failures } }));
 
-    const flush = async () => {
-      if (pending.size === 0 || paused) return;
-      const timer = flushSeconds.startTimer();
-      try {
-        if (rows > 0) await sender.flush();
-      } catch (err) {
-        await onFlushFailure(err);
-        return;
-      }
-      const offsets = [...pending.entries()].map(([tp, p]) => {
+    const toCommit = (batch: RowBatch) =>
+      [...batch.offsets.entries()].map(([tp, p]) => {
         const [topic, partition] = tp.split('|') as [string, string];
         return { topic, partition: Number(partition), offset: String(p.next) };
       });
-      await consumer.commitOffsets(offsets);
-      for (const [table, n] of rowsByTable) rowsWritten.inc({ table }, n);
-      rowsByTable.clear();
-      pending.clear();
-      rows = 0;
-      pendingRows.set(0);
-      failures = 0;
+
+    /** Waits for the in-flight flush; on failure rewinds and backs off. Returns false if it failed. */
+    const settle = async (): Promise<boolean> => {
+      if (!inFlight) return true;
+      const flight = inFlight;
+      await flight.result;
+      inFlight = null;
+      if (flight.error === undefined) return true;
+      await onFlushFailure(flight.error, flight.batch);
+      return false;
+    };
+
+    const flush = async () => {
+      if (!(await settle())) return;
+      if (current.offsets.size === 0 || paused) return;
+      const batch = current;
+      current = newBatch();
       lastFlush = Date.now();
-      timer();
+      pendingRows.set(0);
+      const timer = flushSeconds.startTimer();
+      // flush() copies and clears the client buffer before its first await, so rows written from
+      // now on belong to the next batch.
+      const sent = batch.rows > 0 ? sender.flush() : Promise.resolve(false);
+      const flight: NonNullable<typeof inFlight> = { batch, settled: false, result: Promise.resolve() };
+      flight.result = sent
+        .then(() => consumer.commitOffsets(toCommit(batch)))
+        .then(() => {
+          for (const [table, n] of batch.rowsByTable) rowsWritten.inc({ table }, n);
+          failures = 0;
+          timer();
+        })
+        .catch((err: unknown) => {
+          flight.error = err ?? new Error('flush failed');
+        })
+        .finally(() => {
+          flight.settled = true;
+        });
+      inFlight = flight;
     };
 
     /**
      * The client drops the rows of a failed flush, so the only copy left is in Kafka: rewind every
-     * partition with unflushed rows to its first unflushed offset, pause, back off, resume.
+     * partition with unflushed rows (the failed batch and the one after it) to its first unflushed
+     * offset, drop the buffer, pause, back off, resume.
      */
-    const onFlushFailure = async (err: unknown) => {
+    const onFlushFailure = async (err: unknown, failed: RowBatch) => {
       failures++;
       flushFailures.inc();
       const backoff = Math.min(c.maxBackoffMs, 250 * 2 ** Math.min(failures, 10));
-      logger.error({ err: toAppError(err, 'SINK_WRITE_FAILED'), failures, backoffMs: backoff, rows }, 'QuestDB flush failed; re-reading the batch from Kafka after a back-off');
-      const topicsToPause = [...new Set([...pending.keys()].map((k) => k.split('|')[0] as string))];
+      logger.error({ err: toAppError(err, 'SINK_WRITE_FAILED'), failures, backoffMs: backoff, rows: failed.rows + current.rows }, 'QuestDB flush failed; re-reading the batch from Kafka after a back-off');
+      const rewind = new Map(current.offsets);
+      for (const [tp, p] of failed.offsets) rewind.set(tp, p); // the failed batch starts earlier
+      const topicsToPause = [...new Set([...rewind.keys()].map((k) => k.split('|')[0] as string))];
       consumer.pause(topicsToPause.map((topic) => ({ topic })));
       paused = true;
-      for (const [tp, p] of pending) {
+      for (const [tp, p] of rewind) {
         const [topic, partition] = tp.split('|') as [string, string];
         consumer.seek({ topic, partition: Number(partition), offset: String(p.first) });
       }
-      pending.clear();
-      rowsByTable.clear();
-      rows = 0;
+      current = newBatch();
+      pendingRows.set(0);
       await sender.close().catch(() => undefined);
       sender = await newSender();
       setTimeout(() => {
@@ -136,44 +167,54 @@ await runService({
 
     const timer = setInterval(() => {
       void queue.run(async () => {
-        if (!lifecycle.isStopping && Date.now() - lastFlush >= c.flushIntervalMs) await flush();
+        if (lifecycle.isStopping) return;
+        if (inFlight?.settled) await settle();
+        if (Date.now() - lastFlush >= c.flushIntervalMs) await flush();
       }).catch((err) => fail(err));
     }, Math.max(10, Math.floor(c.flushIntervalMs / 2)));
     lifecycle.onShutdown('final-flush', async () => {
       clearInterval(timer);
-      await queue.run(() => flush()).catch((err) => logger.error({ err }, 'final flush failed'));
+      await queue.run(async () => {
+        await flush();
+        await settle();
+      }).catch((err) => logger.error({ err }, 'final flush failed'));
     });
     lifecycle.onShutdown('consumer-stop', () => consumer.stop());
 
     for (const m of mappings) await consumer.subscribe({ topic: m.topic, fromBeginning: true });
     await consumer.run({
       autoCommit: false,
-      eachBatch: async ({ batch, isRunning, isStale, heartbeat }) => {
+      // Offsets are resolved per written row: after a rewind, an early return must not skip a batch.
+      eachBatchAutoResolve: false,
+      eachBatch: async ({ batch, isRunning, isStale, heartbeat, resolveOffset }) => {
         await queue.run(async () => {
+          if (inFlight?.settled) await settle();
           if (paused) return;
           const mapping = byTopic.get(batch.topic) as TableMapping<unknown>;
           const reader = readers.get(batch.topic) as avro.Type;
           const key = `${batch.topic}|${batch.partition}`;
+          const into = current;
           for (const message of batch.messages) {
             if (!isRunning() || isStale() || paused) break;
             try {
               const fast = serde.tryDecodeSync<unknown>(message.value, reader);
               const record = mapping.validate(fast.ok ? fast.value : await serde.decode<unknown>(message.value, reader));
               await mapping.write(sender, record);
-              rows++;
-              rowsByTable.set(mapping.table, (rowsByTable.get(mapping.table) ?? 0) + 1);
+              into.rows++;
+              into.rowsByTable.set(mapping.table, (into.rowsByTable.get(mapping.table) ?? 0) + 1);
             } catch (err) {
               const appErr = toAppError(err, 'DECODE_FAILED');
               if (appErr.retryable) throw appErr;
               await dlq.send(producer, { topic: batch.topic, partition: batch.partition, offset: message.offset, key: message.key, value: message.value }, appErr);
             }
             const offset = Number(message.offset);
-            const p = pending.get(key);
+            const p = into.offsets.get(key);
             if (p) p.next = offset + 1;
-            else pending.set(key, { first: offset, next: offset + 1 });
+            else into.offsets.set(key, { first: offset, next: offset + 1 });
+            resolveOffset(message.offset);
           }
-          pendingRows.set(rows);
-          if (rows >= c.flushRows || Date.now() - lastFlush >= c.flushIntervalMs) await flush();
+          pendingRows.set(current.rows);
+          if (current.rows >= c.flushRows || Date.now() - lastFlush >= c.flushIntervalMs) await flush();
         });
         await heartbeat();
       },

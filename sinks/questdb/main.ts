@@ -26,7 +26,13 @@ const config = defineConfig({
 
 type Pending = { first: number; next: number };
 /** Rows in one flush and the input offsets they cover ("topic|partition" → first and next offset). */
-type RowBatch = { offsets: Map<string, Pending>; rows: number; rowsByTable: Map<string, number> };
+type RowBatch = {
+  offsets: Map<string, Pending>;
+  rows: number;
+  rowsByTable: Map<string, number>;
+  /** Latest version per table and upsert key, written to the buffer just before the flush. */
+  upserts: Map<string, { mapping: TableMapping<unknown>; record: unknown }>;
+};
 
 await runService({
   name: 'questdb-sink',
@@ -60,7 +66,8 @@ await runService({
     await producer.connect();
     lifecycle.onShutdown('dlq-producer', () => producer.disconnect());
 
-    const rowsWritten = new Counter({ name: 'sink_rows_written_total', help: 'rows flushed to QuestDB', labelNames: ['table'], registers: [metrics] });
+    const rowsWritten = new Counter({ name: 'sink_rows_written_total', help: 'records made durable in QuestDB (flushed, offsets committed)', labelNames: ['table'], registers: [metrics] });
+    const rowsSent = new Counter({ name: 'sink_rows_sent_total', help: 'rows sent to QuestDB; versions of one upsert key in one flush are sent once', labelNames: ['kind'], registers: [metrics] });
     const flushSeconds = new Histogram({ name: 'sink_flush_seconds', help: 'QuestDB flush + offset commit time', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10], registers: [metrics] });
     const flushFailures = new Counter({ name: 'sink_flush_failures_total', help: 'failed flushes (batch re-read from Kafka)', registers: [metrics] });
     const pendingRows = new Gauge({ name: 'sink_pending_rows', help: 'rows buffered, not yet flushed', registers: [metrics] });
@@ -83,7 +90,7 @@ await runService({
      * step that touches the buffer or the batches runs in one serial queue.
      */
     const queue = new SerialQueue();
-    const newBatch = (): RowBatch => ({ offsets: new Map(), rows: 0, rowsByTable: new Map() });
+    const newBatch = (): RowBatch => ({ offsets: new Map(), rows: 0, rowsByTable: new Map(), upserts: new Map() });
     let current = newBatch();
     let inFlight: { batch: RowBatch; result: Promise<unknown>; settled: boolean; error?: unknown } | null = null;
     let lastFlush = Date.now();
@@ -114,6 +121,8 @@ await runService({
       const batch = current;
       current = newBatch();
       lastFlush = Date.now();
+      for (const { mapping, record } of batch.upserts.values()) await mapping.write(sender, record);
+      rowsSent.inc({ kind: 'upsert' }, batch.upserts.size);
       pendingRows.set(0);
       const timer = flushSeconds.startTimer();
       // flush() copies and clears the client buffer before its first await, so rows written from
@@ -199,7 +208,12 @@ await runService({
             try {
               const fast = serde.tryDecodeSync<unknown>(message.value, reader);
               const record = mapping.validate(fast.ok ? fast.value : await serde.decode<unknown>(message.value, reader));
-              await mapping.write(sender, record);
+              if (mapping.upsertKey) {
+                into.upserts.set(`${mapping.table}|${mapping.upsertKey(record)}`, { mapping, record });
+              } else {
+                await mapping.write(sender, record);
+                rowsSent.inc({ kind: 'append' });
+              }
               into.rows++;
               into.rowsByTable.set(mapping.table, (into.rowsByTable.get(mapping.table) ?? 0) + 1);
             } catch (err) {

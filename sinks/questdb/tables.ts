@@ -16,6 +16,11 @@ export interface TableMapping<T> {
   readerSchema: avro.Schema;
   ddl: string;
   validate(record: T): T;
+  /**
+   * The table's DEDUP key of a record, for tables whose rows are overwritten by later versions
+   * (candles): only the last version in one flush needs to be sent.
+   */
+  upsertKey?(record: T): string;
   /** Appends one row; the caller awaits `at` so the client can apply its own flush policy. */
   write(sender: Sender, record: T): Promise<void>;
 }
@@ -60,6 +65,7 @@ export function candleTable(topic: string, table: string): TableMapping<Candle> 
       emitted_at TIMESTAMP, ts TIMESTAMP
     ) TIMESTAMP(ts) PARTITION BY DAY WAL DEDUP UPSERT KEYS(ts, symbol)`,
     validate: validateCandle,
+    upsertKey: (c) => `${c.symbol}@${c.windowStart}`,
     write: (s, c) =>
       s.table(table)
         .symbol('symbol', c.symbol)

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../../test/helpers/stack.js';
@@ -33,6 +33,7 @@ export const scenario: BenchScenario = {
   needsStack: false,
   async run(): Promise<BenchFigure[]> {
     const home = mkdtempSync(join(os.tmpdir(), 'kmarket-bench-stack-'));
+    chmodSync(home, 0o755); // the Postgres cluster runs as the postgres user, which must reach its folder
     const env = { ...process.env, ...PORTS, KMARKET_STACK_HOME: join(home, 'state'), XDG_CACHE_HOME: join(home, 'cache') };
     try {
       const cold = timedUp(env);

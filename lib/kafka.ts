@@ -10,6 +10,10 @@ export const kafkaConfigSpec = defineConfig({
   topicPartitions: { env: 'TOPIC_PARTITIONS', type: 'int', default: 6, min: 1, max: 1000, doc: 'partitions for topics this service creates' },
 });
 
+export const consumerConfigSpec = defineConfig({
+  sessionTimeoutMs: { env: 'CONSUMER_SESSION_TIMEOUT_MS', type: 'int', default: 10_000, min: 6_000, max: 300_000, doc: 'how long the group waits for a silent (e.g. killed) member before its partitions move' },
+});
+
 const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [logLevel.ERROR]: 'error',
   [logLevel.WARN]: 'warn',

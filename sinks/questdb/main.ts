@@ -3,7 +3,7 @@ import avro from 'avsc';
 import { defineConfig } from '../../lib/config.js';
 import { DeadLetterQueue } from '../../lib/dlq.js';
 import { AppError, toAppError } from '../../lib/errors.js';
-import { createKafka, ensureTopics, kafkaConfigSpec } from '../../lib/kafka.js';
+import { consumerConfigSpec, createKafka, ensureTopics, kafkaConfigSpec } from '../../lib/kafka.js';
 import { Counter, Gauge, Histogram } from '../../lib/metrics.js';
 import { SerialQueue } from '../../lib/serial.js';
 import { AvroSerde, registryConfigSpec } from '../../lib/serde.js';
@@ -14,6 +14,7 @@ import { questdbMappings, type TableMapping } from './tables.js';
 
 const config = defineConfig({
   ...kafkaConfigSpec,
+  ...consumerConfigSpec,
   ...registryConfigSpec,
   questdbUrl: { env: 'QUESTDB_HTTP_URL', type: 'url', default: 'http://127.0.0.1:9000', doc: 'QuestDB HTTP endpoint (ILP /write and /exec)' },
   tablePrefix: { env: 'QUESTDB_TABLE_PREFIX', type: 'string', default: '', pattern: /^[A-Za-z0-9_]*$/, doc: 'prefix for every table name (tests use a fresh one)' },
@@ -79,7 +80,7 @@ await runService({
     let sender = await newSender();
     lifecycle.onShutdown('questdb-sender', () => sender.close());
 
-    const consumer = kafka.consumer({ groupId: c.groupId, maxBytesPerPartition: 4 * 1024 * 1024 });
+    const consumer = kafka.consumer({ groupId: c.groupId, maxBytesPerPartition: 4 * 1024 * 1024, sessionTimeout: c.sessionTimeoutMs, heartbeatInterval: Math.floor(c.sessionTimeoutMs / 5) });
     await consumer.connect();
     lifecycle.onShutdown('consumer', () => consumer.disconnect());
 

@@ -3,7 +3,7 @@ import type { Message } from 'kafkajs';
 import { defineConfig } from '../../lib/config.js';
 import { DeadLetterQueue } from '../../lib/dlq.js';
 import { toAppError } from '../../lib/errors.js';
-import { createKafka, ensureTopics, kafkaConfigSpec } from '../../lib/kafka.js';
+import { consumerConfigSpec, createKafka, ensureTopics, kafkaConfigSpec } from '../../lib/kafka.js';
 import { Counter, Gauge, Histogram } from '../../lib/metrics.js';
 import { SerialQueue } from '../../lib/serial.js';
 import { AvroSerde, registryConfigSpec } from '../../lib/serde.js';
@@ -17,9 +17,11 @@ import { CandleTask, decodeCheckpointMetadata, encodeCheckpointMetadata } from '
 
 const config = defineConfig({
   ...kafkaConfigSpec,
+  ...consumerConfigSpec,
   ...registryConfigSpec,
   applicationId: { env: 'CANDLES_APP_ID', type: 'string', default: 'candles-1s', pattern: /^[A-Za-z0-9._-]+$/, doc: 'consumer group and transactional-id prefix' },
-  instanceId: { env: 'INSTANCE_ID', type: 'optional-string', doc: 'stable id of this instance (defaults to host-pid); part of the transactional id' },
+  instanceId: { env: 'INSTANCE_ID', type: 'optional-string', doc: 'stable id of this instance, part of its transactional id (default: the host name; set it when several instances share a host)' },
+  transactionTimeoutMs: { env: 'TRANSACTION_TIMEOUT_MS', type: 'int', default: 10_000, min: 1000, doc: 'how long the broker keeps an abandoned transaction open (it blocks read_committed readers)' },
   graceMs: { env: 'CANDLE_GRACE_MS', type: 'int', default: 1000, min: 0, doc: 'how long after a window ends late trades are still accepted (event time)' },
   updateIntervalMs: { env: 'CANDLE_UPDATE_INTERVAL_MS', type: 'int', default: 250, min: 10, doc: 'how often in-progress candles are emitted for live panels' },
   commitIntervalMs: { env: 'COMMIT_INTERVAL_MS', type: 'int', default: 100, min: 10, doc: 'how often outputs and offsets are committed in one transaction' },
@@ -67,11 +69,13 @@ await runService({
     let healthy = true;
     setHealth(() => ({ healthy: healthy && !lifecycle.isStopping, details: { openWindows: task.openWindowCount() } }));
 
-    // kafkajs has no KIP-447 (consumer-group fencing), so the transactional id must be unique per
-    // live instance; a restarted instance gets a new one and relies on the committed checkpoints.
-    const transactionalId = `${c.applicationId}-${c.instanceId ?? `${os.hostname()}-${process.pid}`}`;
+    // A stable transactional id: when an instance is killed and restarts, initTransactions fences the
+    // old producer and aborts its open transaction at once, instead of read_committed readers waiting
+    // for it to time out. (kafkajs has no KIP-447 consumer-group fencing, so this is per instance.)
+    const transactionalId = `${c.applicationId}-${c.instanceId ?? os.hostname()}`;
     const producer = kafka.producer({
       transactionalId,
+      transactionTimeout: c.transactionTimeoutMs,
       idempotent: true,
       maxInFlightRequests: 1,
       // A short back-off: after each commit the broker briefly answers CONCURRENT_TRANSACTIONS.
@@ -80,7 +84,7 @@ await runService({
     await producer.connect();
     lifecycle.onShutdown('producer', () => producer.disconnect());
 
-    const consumer = kafka.consumer({ groupId: c.applicationId, readUncommitted: false, maxBytesPerPartition: 4 * 1024 * 1024 });
+    const consumer = kafka.consumer({ groupId: c.applicationId, readUncommitted: false, maxBytesPerPartition: 4 * 1024 * 1024, sessionTimeout: c.sessionTimeoutMs, heartbeatInterval: Math.floor(c.sessionTimeoutMs / 5) });
     await consumer.connect();
     lifecycle.onShutdown('consumer', () => consumer.disconnect());
 

@@ -48,8 +48,8 @@ await runService({
       return m;
     }).filter((m): m is TableMapping<never> => m !== undefined);
     if (problems.length > 0) throw new AppError('CONFIG_INVALID', problems.join('\n'));
-    const byTopic = new Map(mappings.map((m) => [m.topic, m]));
-    const readers = new Map(mappings.map((m) => [m.topic, avro.Type.forSchema(m.readerSchema)]));
+    const byTopic = new Map(mappings.map((m) => [m.topic.name, m]));
+    const readers = new Map(mappings.map((m) => [m.topic.name, avro.Type.forSchema(m.readerSchema)]));
 
     for (const m of mappings) await questdbExec(c.questdbUrl, m.ddl);
     logger.info({ tables: mappings.map((m) => m.table) }, 'QuestDB tables ready');
@@ -58,7 +58,7 @@ await runService({
     const admin = kafka.admin();
     await admin.connect();
     const dlqTopic = catalogue.dlq('questdb-sink');
-    await ensureTopics(admin, [dlqTopic]);
+    await ensureTopics(admin, [dlqTopic, ...mappings.map((m) => m.topic)]);
     await admin.disconnect();
 
     const serde = new AvroSerde(c.registryUrl);
@@ -74,9 +74,11 @@ await runService({
     const pendingRows = new Gauge({ name: 'sink_pending_rows', help: 'rows buffered, not yet flushed', registers: [metrics] });
 
     // protocol_version=2 skips the /settings look-up and writes LONGs as integers; auto-flush is ours,
-    // because an offset may only be committed after the rows it covers are flushed.
+    // because an offset may only be committed after the rows it covers are flushed; stdlib_http makes
+    // a refused connection fail at once (the default transport retries it forever, blocking the sink
+    // while it still looks healthy) so the rewind-and-back-off below takes over.
     const questdbAddr = new URL(c.questdbUrl).host;
-    const newSender = () => Sender.fromConfig(`http::addr=${questdbAddr};protocol_version=2;auto_flush=off;retry_timeout=10000`);
+    const newSender = () => Sender.fromConfig(`http::addr=${questdbAddr};protocol_version=2;auto_flush=off;retry_timeout=10000;stdlib_http=on`);
     let sender = await newSender();
     lifecycle.onShutdown('questdb-sender', () => sender.close());
 
@@ -191,7 +193,7 @@ await runService({
     });
     lifecycle.onShutdown('consumer-stop', () => consumer.stop());
 
-    for (const m of mappings) await consumer.subscribe({ topic: m.topic, fromBeginning: true });
+    for (const m of mappings) await consumer.subscribe({ topic: m.topic.name, fromBeginning: true });
     await consumer.run({
       autoCommit: false,
       // Offsets are resolved per written row: after a rewind, an early return must not skip a batch.
@@ -234,6 +236,6 @@ await runService({
         await heartbeat();
       },
     });
-    logger.info({ topics: mappings.map((m) => m.topic), group: c.groupId }, 'QuestDB sink running');
+    logger.info({ topics: mappings.map((m) => m.topic.name), group: c.groupId }, 'QuestDB sink running');
   },
 });

@@ -3,7 +3,7 @@ import type avro from 'avsc';
 import { CandleSchema, TickSchema } from '../../schemas/generated/schemas.js';
 import type { Candle, Tick } from '../../schemas/generated/types.js';
 import { validateCandle, validateTick } from '../../schemas/validation.js';
-import { CANDLE_INTERVALS, type TopicCatalogue } from '../../lib/topics.js';
+import { CANDLE_INTERVALS, type TopicCatalogue, type TopicSpec } from '../../lib/topics.js';
 
 /**
  * How one topic lands in one QuestDB table. Every table has a designated timestamp `ts`, is
@@ -11,7 +11,8 @@ import { CANDLE_INTERVALS, type TopicCatalogue } from '../../lib/topics.js';
  * rows instead of duplicating them (and a candle's final version overwrites its in-progress ones).
  */
 export interface TableMapping<T> {
-  topic: string;
+  /** The input topic, created with the catalogue's settings if the sink starts before its producers. */
+  topic: TopicSpec;
   table: string;
   readerSchema: avro.Schema;
   ddl: string;
@@ -25,7 +26,7 @@ export interface TableMapping<T> {
   write(sender: Sender, record: T): Promise<void>;
 }
 
-export function tickTable(topic: string, table: string): TableMapping<Tick> {
+export function tickTable(topic: TopicSpec, table: string): TableMapping<Tick> {
   return {
     topic,
     table,
@@ -53,7 +54,7 @@ export function tickTable(topic: string, table: string): TableMapping<Tick> {
   };
 }
 
-export function candleTable(topic: string, table: string): TableMapping<Candle> {
+export function candleTable(topic: TopicSpec, table: string): TableMapping<Candle> {
   return {
     topic,
     table,
@@ -87,8 +88,8 @@ export function candleTable(topic: string, table: string): TableMapping<Candle> 
 /** The sink's catalogue: topic name → table, for every topic this sink can serve. */
 export function questdbMappings(topics: TopicCatalogue, tablePrefix: string): Map<string, TableMapping<never>> {
   const all: TableMapping<never>[] = [
-    tickTable(topics.ticks.name, `${tablePrefix}ticks`) as TableMapping<never>,
-    ...CANDLE_INTERVALS.map((iv) => candleTable(topics.candles(iv).name, `${tablePrefix}candles_${iv}`) as TableMapping<never>),
+    tickTable(topics.ticks, `${tablePrefix}ticks`) as TableMapping<never>,
+    ...CANDLE_INTERVALS.map((iv) => candleTable(topics.candles(iv), `${tablePrefix}candles_${iv}`) as TableMapping<never>),
   ];
-  return new Map(all.map((m) => [m.topic, m]));
+  return new Map(all.map((m) => [m.topic.name, m]));
 }

@@ -1,0 +1,49 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { metricValue } from '../helpers/metrics.js';
+import { simulate, sliceEnv, stopAll } from '../helpers/pipeline.js';
+import { questdbQuery } from '../helpers/questdb.js';
+import { startService, type RunningService } from '../helpers/service-process.js';
+import { REPO_ROOT } from '../helpers/stack.js';
+import { waitFor } from '../helpers/wait.js';
+
+const running: RunningService[] = [];
+const stack = (...args: string[]) => execFileSync('bash', [join(REPO_ROOT, 'stack', 'stack.sh'), ...args], { encoding: 'utf8' });
+after(async () => {
+  await stopAll(...running);
+  stack('up', 'questdb'); // whatever happened, leave the stack as we found it
+});
+
+test('QuestDB down while ticks keep coming: the sink commits nothing early, loses nothing and writes no duplicate', async () => {
+  const { common, ns } = sliceEnv('outage');
+  const table = `${ns.tablePrefix}ticks`;
+  const sink = startService('sinks/questdb/main.js', { ...common, SINK_TOPICS: 'market.ticks.v1', SINK_MAX_BACKOFF_MS: '2000' });
+  running.push(sink);
+  await sink.waitForLog(/QuestDB sink running/);
+
+  await simulate(common, { symbols: 30, ticksPerSecond: 500, seconds: 6, start: '2026-11-20T05:00:00.000Z', seed: 1 });
+  await waitFor('the first 3,000 ticks', async () => ((await questdbQuery(`select count() n from "${table}"`))[0]?.['n'] === 3000 ? true : undefined));
+
+  stack('down', 'questdb');
+  try {
+    // Different seconds of the same market: 3,000 more ticks while QuestDB is away.
+    await simulate(common, { symbols: 30, ticksPerSecond: 500, seconds: 6, start: '2026-11-20T05:01:00.000Z', seed: 2 });
+    await waitFor('a failed flush', async () => ((await metricValue(sink, 'sink_flush_failures_total')) > 0 ? true : undefined), { timeoutMs: 60_000 });
+    const health = await fetch(`http://127.0.0.1:${await sink.metricsPort()}/health`);
+    assert.equal(health.status, 503, 'the sink reports itself unhealthy while it cannot write');
+    assert.equal(await metricValue(sink, 'sink_rows_written_total'), 3000, 'nothing counted as written while QuestDB is down');
+  } finally {
+    stack('up', 'questdb');
+  }
+
+  await waitFor('all 6,000 ticks after QuestDB is back', async () => {
+    const [r] = await questdbQuery(`select count() n from "${table}"`);
+    return r?.['n'] === 6000 ? true : undefined;
+  }, { timeoutMs: 120_000, intervalMs: 500 });
+  const [dupes] = await questdbQuery(`select count() n, count_distinct(concat(symbol, '@', ts, '@', seq)) k from "${table}"`);
+  assert.deepEqual(dupes, { n: 6000, k: 6000 });
+  assert.equal(sink.child.exitCode, null, 'the sink kept running');
+  await waitFor('healthy again', async () => ((await fetch(`http://127.0.0.1:${await sink.metricsPort()}/health`)).status === 200 ? true : undefined));
+});

@@ -1,0 +1,87 @@
+import { defineConfig, type ConfigOf } from '../../lib/config.js';
+import { AppError } from '../../lib/errors.js';
+import type { Credentials } from './approval.js';
+import { SYMBOL_PATTERN } from './symbols.js';
+import { SUPPORTED_TR_IDS, trSpec } from './trs.js';
+
+/** Endpoints per account type (reference §1). Both WebSockets are plain ws://. */
+export const KIS_ENDPOINTS = {
+  real: { rest: 'https://openapi.koreainvestment.com:9443', ws: 'ws://ops.koreainvestment.com:21000' },
+  virtual: { rest: 'https://openapivts.koreainvestment.com:29443', ws: 'ws://ops.koreainvestment.com:31000' },
+} as const;
+
+const TR_PATTERN = new RegExp(`^(${SUPPORTED_TR_IDS.join('|')})$`);
+
+export const kisConfigSpec = defineConfig({
+  appKeys: { env: 'KIS_APP_KEYS', type: 'list', secret: true, minItems: 1, doc: 'KIS app keys, comma separated: one WebSocket session per key' },
+  appSecrets: { env: 'KIS_APP_SECRETS', type: 'list', secret: true, minItems: 1, doc: 'the app secrets of KIS_APP_KEYS, in the same order' },
+  account: { env: 'KIS_ACCOUNT', type: 'enum', values: ['real', 'virtual'] as const, default: 'real', doc: 'account type of the keys: picks the default REST and WebSocket endpoints' },
+  restUrl: { env: 'KIS_REST_URL', type: 'optional-string', doc: 'REST base URL override (default from KIS_ACCOUNT); tests point it at the fake' },
+  wsUrl: { env: 'KIS_WS_URL', type: 'optional-string', doc: 'WebSocket URL override (default from KIS_ACCOUNT)' },
+  symbols: { env: 'KIS_SYMBOLS', type: 'list', default: [], itemPattern: SYMBOL_PATTERN, doc: 'stock codes subscribed for the life of the process, comma separated' },
+  symbolsFile: { env: 'KIS_SYMBOLS_FILE', type: 'optional-string', doc: 'file of further stock codes (comma/space/newline separated, # comments), re-read when it changes: add or remove symbols without a restart' },
+  symbolsPollMs: { env: 'KIS_SYMBOLS_POLL_MS', type: 'int', default: 1_000, min: 50, max: 60_000, doc: 'how often KIS_SYMBOLS_FILE is checked for changes' },
+  trs: { env: 'KIS_TRS', type: 'list', default: ['H0STCNT0', 'H0STASP0'], minItems: 1, itemPattern: TR_PATTERN, doc: 'TR ids per symbol: H0STCNT0 trades, H0STASP0 order book; H0UNCNT0/H0UNASP0 for the KRX+NXT feed (real accounts)' },
+  maxRegistrations: { env: 'KIS_MAX_REGISTRATIONS', type: 'int', default: 41, min: 1, max: 1_000, doc: 'registrations per session, counted across TR ids (KIS refuses the 42nd)' },
+  custType: { env: 'KIS_CUSTTYPE', type: 'enum', values: ['P', 'B'] as const, default: 'P', doc: 'customer type of the requests: P individual, B corporate' },
+  reconnectBaseMs: { env: 'KIS_RECONNECT_BASE_MS', type: 'int', default: 250, min: 1, doc: 'first reconnect waits 50-100% of this; doubles per failed attempt' },
+  reconnectMaxMs: { env: 'KIS_RECONNECT_MAX_MS', type: 'int', default: 30_000, min: 1, doc: 'longest wait between reconnect attempts' },
+  stableMs: { env: 'KIS_STABLE_MS', type: 'int', default: 10_000, min: 0, doc: 'a connection that lived this long resets the reconnect backoff' },
+  ackTimeoutMs: { env: 'KIS_ACK_TIMEOUT_MS', type: 'int', default: 10_000, min: 100, doc: 'a (un)subscribe request unanswered this long replaces the connection' },
+  idleTimeoutMs: { env: 'KIS_IDLE_TIMEOUT_MS', type: 'int', default: 60_000, min: 100, doc: 'nothing received (not even PINGPONG) this long replaces the connection' },
+  lingerMs: { env: 'KIS_PRODUCE_LINGER_MS', type: 'int', default: 5, min: 0, max: 1_000, doc: 'how long a message waits for others before a produce request when none is in flight' },
+  maxBatchMessages: { env: 'KIS_PRODUCE_MAX_BATCH_MESSAGES', type: 'int', default: 2_000, min: 1, max: 100_000, doc: 'upper bound of messages in one produce request (kafkajs slows down per message in much larger ones)' },
+  maxBatchBytes: { env: 'KIS_PRODUCE_MAX_BATCH_BYTES', type: 'int', default: 900_000, min: 10_000, max: 100_000_000, doc: 'upper bound of one produce request (stay under the broker message.max.bytes)' },
+  producerThreads: { env: 'KIS_PRODUCER_THREADS', type: 'int', default: 0, min: 0, max: 16, doc: 'Kafka producers in worker threads, each owning a share of the partitions: kafkajs spends more CPU per record than the parsing, so with spare cores 2+ raise the ceiling; 0 = one producer on the main thread, the least CPU per trade (the choice on a 2-core box)' },
+  maxPending: { env: 'KIS_MAX_PENDING_MESSAGES', type: 'int', default: 50_000, min: 100, doc: 'above this many unsent messages the WebSocket reads pause (TCP back-pressure)' },
+});
+
+export type KisConfig = ConfigOf<typeof kisConfigSpec>;
+
+/** What the service runs with once the cross-field rules hold. */
+export interface KisSettings {
+  credentials: Credentials[];
+  account: 'real' | 'virtual';
+  restUrl: string;
+  wsUrl: string;
+  trs: string[];
+}
+
+function validUrl(value: string, protocols: readonly string[]): boolean {
+  try {
+    return protocols.includes(new URL(value).protocol);
+  } catch {
+    return false;
+  }
+}
+
+/** The rules loadConfig cannot express alone; every broken one is listed in one CONFIG_INVALID. */
+export function resolveKisSettings(c: KisConfig): KisSettings {
+  const problems: string[] = [];
+  if (c.appKeys.length !== c.appSecrets.length) {
+    problems.push(`KIS_APP_KEYS has ${c.appKeys.length} key(s) but KIS_APP_SECRETS has ${c.appSecrets.length} secret(s): they pair up in order`);
+  }
+  if (new Set(c.appKeys).size !== c.appKeys.length) problems.push('KIS_APP_KEYS: a key appears twice (KIS allows one session per app key)');
+  if (c.restUrl !== undefined && !validUrl(c.restUrl, ['http:', 'https:'])) problems.push(`KIS_REST_URL: ${JSON.stringify(c.restUrl)} is not an http(s) URL`);
+  if (c.wsUrl !== undefined && !validUrl(c.wsUrl, ['ws:', 'wss:'])) problems.push(`KIS_WS_URL: ${JSON.stringify(c.wsUrl)} is not a ws(s) URL`);
+  const trs = [...new Set(c.trs)];
+  if (trs.includes('H0STCNT0') && trs.includes('H0UNCNT0')) problems.push('KIS_TRS: H0STCNT0 and H0UNCNT0 together would publish every KRX trade twice; pick one');
+  if (trs.includes('H0STASP0') && trs.includes('H0UNASP0')) problems.push('KIS_TRS: H0STASP0 and H0UNASP0 together would publish two books per symbol; pick one');
+  if (c.account === 'virtual') {
+    const realOnly = trs.filter((t) => trSpec(t)?.realOnly);
+    if (realOnly.length > 0) problems.push(`KIS_TRS: ${realOnly.join(', ')} are served to real accounts only (KIS_ACCOUNT=virtual)`);
+  }
+  if (c.symbols.length === 0 && !c.symbolsFile) problems.push('KIS_SYMBOLS or KIS_SYMBOLS_FILE: no symbol to subscribe');
+  if (c.reconnectMaxMs < c.reconnectBaseMs) problems.push(`KIS_RECONNECT_MAX_MS (${c.reconnectMaxMs}) is below KIS_RECONNECT_BASE_MS (${c.reconnectBaseMs})`);
+  if (problems.length > 0) {
+    throw new AppError('CONFIG_INVALID', `invalid configuration:\n  - ${problems.join('\n  - ')}`, { context: { problems } });
+  }
+  const endpoints = KIS_ENDPOINTS[c.account];
+  return {
+    credentials: c.appKeys.map((appKey, i) => ({ appKey, appSecret: c.appSecrets[i] as string })),
+    account: c.account,
+    restUrl: (c.restUrl ?? endpoints.rest).replace(/\/+$/, ''),
+    wsUrl: c.wsUrl ?? endpoints.ws,
+    trs,
+  };
+}

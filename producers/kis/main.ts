@@ -1,0 +1,113 @@
+import type { Message, Producer } from 'kafkajs';
+import { defineConfig } from '../../lib/config.js';
+import { DeadLetterQueue } from '../../lib/dlq.js';
+import { createKafka, ensureTopics, kafkaConfigSpec } from '../../lib/kafka.js';
+import { AvroSerde, registryConfigSpec } from '../../lib/serde.js';
+import { runService } from '../../lib/service.js';
+import { topicCatalogue } from '../../lib/topics.js';
+import { OrderBookSchema, TickSchema } from '../../schemas/generated/schemas.js';
+import type { OrderBook, Tick } from '../../schemas/generated/types.js';
+import { kisConfigSpec, resolveKisSettings } from './config.js';
+import { FrameProcessor } from './frame-processor.js';
+import { createKisMetrics } from './metrics.js';
+import { KafkaOutput } from './output.js';
+import { PartitionRouter } from './partition-router.js';
+import { KisSessions } from './sessions.js';
+import { SymbolSource } from './symbols.js';
+import { trSpec } from './trs.js';
+import { WorkerProducer } from './worker-producer.js';
+
+const config = defineConfig({ ...kafkaConfigSpec, ...registryConfigSpec, ...kisConfigSpec });
+
+/** Dead-letter stage name: bad frames go to dlq.kis-producer.v1. */
+const STAGE = 'kis-producer';
+
+await runService({
+  name: 'kis-producer',
+  config,
+  async main({ config: c, logger, metrics, lifecycle, setHealth, fail }) {
+    const settings = resolveKisSettings(c);
+    const topics = topicCatalogue(c.topicNamespace, c.topicPartitions);
+    const wantsBooks = settings.trs.some((t) => trSpec(t)?.kind === 'book');
+    const kafka = createKafka({ brokers: c.brokers, clientId: c.clientId ?? 'kis-producer', logger });
+    const admin = kafka.admin();
+    await admin.connect();
+    const outputTopics = [topics.ticks, ...(wantsBooks ? [topics.orderbook] : []), topics.rawKis, topics.dlq(STAGE)];
+    await ensureTopics(admin, outputTopics);
+
+    const serde = new AvroSerde(c.registryUrl);
+    const tickWriter = await serde.registerValueSchema<Tick>(topics.ticks.name, TickSchema);
+    const bookWriter = wantsBooks ? await serde.registerValueSchema<OrderBook>(topics.orderbook.name, OrderBookSchema) : null;
+
+    const clientId = c.clientId ?? 'kis-producer';
+    let senders: Array<Pick<Producer, 'sendBatch' | 'disconnect'>>;
+    let route: ((topic: string, message: Message) => number) | undefined;
+    if (c.producerThreads > 0) {
+      senders = await Promise.all(Array.from({ length: c.producerThreads }, (_, i) => WorkerProducer.start({ brokers: [...c.brokers], clientId: `${clientId}-${i}`, service: 'kis-producer' })));
+      const metadata = await admin.fetchTopicMetadata({ topics: outputTopics.map((t) => t.name) });
+      const router = new PartitionRouter(new Map(metadata.topics.map((t) => [t.name, t.partitions.length])), senders.length);
+      route = (topic, message) => router.route(topic, message);
+    } else {
+      const p = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+      await p.connect();
+      senders = [p];
+    }
+    await admin.disconnect();
+    lifecycle.onShutdown('producers', async () => {
+      await Promise.all(senders.map((s) => s.disconnect()));
+    });
+
+    const kisMetrics = createKisMetrics(metrics);
+    const dlq = new DeadLetterQueue(topics.dlq(STAGE).name, STAGE, metrics, logger);
+    let sessions: KisSessions | null = null;
+    const output = new KafkaOutput(senders, { maxBatchBytes: c.maxBatchBytes, maxBatchMessages: c.maxBatchMessages, lingerMs: c.lingerMs, highWater: c.maxPending }, kisMetrics, logger, {
+      onPressure: (paused) => (paused ? sessions?.pause() : sessions?.resume()),
+      onFatal: (err) => fail(err),
+    }, route);
+    const processor = new FrameProcessor({
+      sink: output,
+      topics: { ticks: topics.ticks.name, orderbook: topics.orderbook.name, raw: topics.rawKis.name },
+      encodeTick: (t) => tickWriter.encode(t),
+      // Only subscribed TRs arrive, so without a book TR this is never called.
+      encodeBook: (b) => (bookWriter as NonNullable<typeof bookWriter>).encode(b),
+      dlq,
+      metrics: kisMetrics,
+    });
+
+    sessions = new KisSessions({
+      credentials: settings.credentials,
+      restUrl: settings.restUrl,
+      wsUrl: settings.wsUrl,
+      trs: settings.trs,
+      custType: c.custType,
+      maxRegistrations: c.maxRegistrations,
+      backoff: { baseMs: c.reconnectBaseMs, maxMs: c.reconnectMaxMs },
+      stableMs: c.stableMs,
+      ackTimeoutMs: c.ackTimeoutMs,
+      idleTimeoutMs: c.idleTimeoutMs,
+      logger,
+      metrics: kisMetrics,
+      onData: (text, micros, session) => processor.handle(text, micros, (trId) => session.cipherFor(trId), session.index),
+      onUnreadable: (text, micros, err, session) => processor.unreadable(text, micros, err, session),
+    });
+    const kis = sessions;
+    // Shutdown order (hooks run last-registered-first): stop reading, flush what was read, disconnect.
+    lifecycle.onShutdown('flush', () => output.flush());
+    lifecycle.onShutdown('sessions', () => kis.stop());
+
+    const symbols = new SymbolSource(c.symbols, c.symbolsFile, c.symbolsPollMs, logger.child({ component: 'kis-symbols' }));
+    lifecycle.onShutdown('symbols-file', () => symbols.close());
+    setHealth(() => {
+      const h = kis.health();
+      return { healthy: h.healthy && !lifecycle.isStopping, details: { ...h.details, pendingMessages: output.pendingCount, paused: output.paused } };
+    });
+
+    const initial = symbols.current();
+    kis.start(initial);
+    symbols.watch((list) => kis.setSymbols(list));
+    logger.info(
+      { sessions: settings.credentials.length, symbols: initial.length, trs: settings.trs, orderBooks: wantsBooks, account: settings.account, ws: settings.wsUrl, symbolsFile: c.symbolsFile ?? null },
+      'kis producer running',
+    );
+  },
+});

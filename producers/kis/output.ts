@@ -1,0 +1,183 @@
+import type { Message, Producer, TopicMessages } from 'kafkajs';
+import type { Logger } from '../../lib/logger.js';
+import type { KisMetrics } from './metrics.js';
+
+/** Where the frame processor puts its messages (Kafka in the service, an array in unit tests). */
+export interface MessageSink {
+  push(topic: string, message: Message): void;
+  /** Marks the end of one frame's messages: its latency is observed when they are all acknowledged. */
+  frameDone(receivedMs: number): void;
+}
+
+export interface KafkaOutputOptions {
+  /** Upper bound of one produce request (the broker refuses record batches over message.max.bytes, 1 MB). */
+  maxBatchBytes: number;
+  /**
+   * Upper bound of messages in one request. kafkajs groups a request's messages per partition with an
+   * array copy per message (quadratic): past a few thousand messages a request costs more per message.
+   */
+  maxBatchMessages: number;
+  /** How long the first message waits for company when nothing is in flight. */
+  lingerMs: number;
+  /** Above this many pending messages the sessions stop reading; below half of it they read again. */
+  highWater: number;
+}
+
+export type Sender = Pick<Producer, 'sendBatch'>;
+
+interface Entry {
+  topic: string;
+  message: Message;
+  bytes: number;
+}
+
+/** One producer and the messages of the partitions it owns; one request in flight at a time. */
+interface Lane {
+  sender: Sender;
+  pending: Entry[];
+  pushed: number;
+  sent: number;
+  draining: Promise<void> | null;
+  timer: NodeJS.Timeout | null;
+}
+
+/**
+ * Batches messages into produce requests. Each lane (a producer, possibly in a worker thread) has one
+ * request in flight at a time, so the idempotent producer keeps each of its partitions in order, and
+ * while a request is out the next batch fills up: the batch size follows the load. With several lanes
+ * a router assigns every partition to exactly one lane, so order per partition holds across lanes.
+ */
+export class KafkaOutput implements MessageSink {
+  private readonly lanes: Lane[];
+  /** Frame markers: each lane's push count at the frame's end, and when the frame arrived. */
+  private frames: Array<{ ends: number[]; receivedMs: number }> = [];
+  private pendingTotal = 0;
+  private pausedValue = false;
+  private failure: unknown = null;
+
+  constructor(
+    senders: readonly Sender[],
+    private readonly options: KafkaOutputOptions,
+    private readonly metrics: KisMetrics,
+    private readonly logger: Logger,
+    private readonly hooks: { onPressure(paused: boolean): void; onFatal(err: unknown): void },
+    private readonly route: (topic: string, message: Message) => number = () => 0,
+  ) {
+    if (senders.length === 0) throw new Error('KafkaOutput needs at least one sender');
+    this.lanes = senders.map((sender) => ({ sender, pending: [], pushed: 0, sent: 0, draining: null, timer: null }));
+  }
+
+  get paused(): boolean {
+    return this.pausedValue;
+  }
+
+  get pendingCount(): number {
+    return this.pendingTotal;
+  }
+
+  push(topic: string, message: Message): void {
+    const lane = this.lanes[this.lanes.length === 1 ? 0 : this.route(topic, message)] as Lane;
+    const bytes = 64 + sizeOf(message.key) + sizeOf(message.value) + (message.headers ? 96 : 0);
+    lane.pending.push({ topic, message, bytes });
+    lane.pushed++;
+    this.pendingTotal++;
+    if (!this.pausedValue && this.pendingTotal >= this.options.highWater) {
+      this.pausedValue = true;
+      this.logger.warn({ pending: this.pendingTotal }, 'Kafka is behind: pausing the WebSocket reads');
+      this.hooks.onPressure(true);
+    }
+  }
+
+  frameDone(receivedMs: number): void {
+    this.frames.push({ ends: this.lanes.map((l) => l.pushed), receivedMs });
+    for (const lane of this.lanes) if (lane.pending.length > 0) this.schedule(lane);
+  }
+
+  private schedule(lane: Lane): void {
+    if (lane.draining || lane.timer || this.failure) return;
+    lane.timer = setTimeout(() => {
+      lane.timer = null;
+      this.startDrain(lane);
+    }, this.options.lingerMs);
+  }
+
+  private startDrain(lane: Lane): void {
+    lane.draining = this.drain(lane).finally(() => {
+      lane.draining = null;
+      if (lane.pending.length > 0 && !this.failure) this.schedule(lane);
+    });
+  }
+
+  private async drain(lane: Lane): Promise<void> {
+    while (lane.pending.length > 0 && !this.failure) {
+      let n = 0;
+      let bytes = 0;
+      const most = Math.min(lane.pending.length, this.options.maxBatchMessages);
+      while (n < most && (n === 0 || bytes + (lane.pending[n] as Entry).bytes <= this.options.maxBatchBytes)) {
+        bytes += (lane.pending[n] as Entry).bytes;
+        n++;
+      }
+      const batch = lane.pending.splice(0, n);
+      const byTopic = new Map<string, Message[]>();
+      for (const { topic, message } of batch) {
+        const list = byTopic.get(topic);
+        if (list) list.push(message);
+        else byTopic.set(topic, [message]);
+      }
+      const topicMessages: TopicMessages[] = [...byTopic].map(([topic, messages]) => ({ topic, messages }));
+      try {
+        await lane.sender.sendBatch({ acks: -1, topicMessages });
+      } catch (err) {
+        // kafkajs has retried already; what is left is not transient. Records in memory cannot be
+        // recovered (KIS does not replay), so the service stops loudly instead of dropping silently.
+        this.failure = err;
+        this.hooks.onFatal(err);
+        return;
+      }
+      lane.sent += n;
+      this.pendingTotal -= n;
+      this.metrics.pending.set(this.pendingTotal);
+      for (const [topic, messages] of byTopic) this.metrics.produced.inc({ topic }, messages.length);
+      this.settleFrames();
+      if (this.pausedValue && this.pendingTotal <= this.options.highWater / 2) {
+        this.pausedValue = false;
+        this.logger.info({ pending: this.pendingTotal }, 'Kafka caught up: resuming the WebSocket reads');
+        this.hooks.onPressure(false);
+      }
+    }
+  }
+
+  /** Observes the latency of every frame whose messages all lanes have had acknowledged. */
+  private settleFrames(): void {
+    const now = Date.now();
+    let done = 0;
+    for (const f of this.frames) {
+      if (!f.ends.every((end, i) => end <= (this.lanes[i] as Lane).sent)) break;
+      this.metrics.produceLatency.observe((now - f.receivedMs) / 1000);
+      done++;
+    }
+    if (done > 0) this.frames.splice(0, done);
+  }
+
+  /** Resolves once everything pushed so far is acknowledged (or sending failed). */
+  async flush(): Promise<void> {
+    for (;;) {
+      if (this.failure) return;
+      const busy = this.lanes.filter((l) => l.pending.length > 0 || l.draining || l.timer);
+      if (busy.length === 0) return;
+      for (const lane of busy) {
+        if (lane.timer) {
+          clearTimeout(lane.timer);
+          lane.timer = null;
+        }
+        if (!lane.draining && lane.pending.length > 0) this.startDrain(lane);
+      }
+      await Promise.all(busy.map((l) => l.draining));
+    }
+  }
+}
+
+function sizeOf(v: Message['key'] | Message['value']): number {
+  if (v === null || v === undefined) return 0;
+  return typeof v === 'string' ? v.length * 3 : v.length;
+}

@@ -1,0 +1,131 @@
+import type { AppError } from '../../lib/errors.js';
+import type { Logger } from '../../lib/logger.js';
+import type { Credentials } from './approval.js';
+import type { BackoffPolicy } from './backoff.js';
+import type { KisMetrics } from './metrics.js';
+import { regKey, SessionPlanner, wantedRegistrations, type Plan, type Registration } from './planner.js';
+import { KisSession, type SessionStatus } from './session.js';
+
+export interface KisSessionsOptions {
+  credentials: readonly Credentials[];
+  restUrl: string;
+  wsUrl: string;
+  trs: readonly string[];
+  custType: string;
+  maxRegistrations: number;
+  backoff: BackoffPolicy;
+  stableMs: number;
+  ackTimeoutMs: number;
+  idleTimeoutMs: number;
+  logger: Logger;
+  metrics: KisMetrics;
+  onData(text: string, receivedMicros: number, session: KisSession): void;
+  onUnreadable(text: string, receivedMicros: number, err: AppError, session: number): void;
+  random?: () => number;
+}
+
+export interface KisHealth {
+  healthy: boolean;
+  details: {
+    symbols: number;
+    sessions: SessionStatus[];
+    unplaced: { count: number; registrations: string[] };
+  };
+}
+
+const UNPLACED_SHOWN = 100;
+
+/**
+ * All sessions of the producer (one per app key) and the plan that spreads symbols × TRs over them.
+ * A symbol-list change or a MAX SUBSCRIBE OVER re-plans; each session then (un)subscribes the difference.
+ */
+export class KisSessions {
+  private readonly sessions: KisSession[];
+  private readonly planner: SessionPlanner;
+  private readonly log: Logger;
+  private symbols: string[] = [];
+  private unplaced: Registration[] = [];
+
+  constructor(private readonly o: KisSessionsOptions) {
+    this.log = o.logger.child({ component: 'kis-sessions' });
+    this.planner = new SessionPlanner(o.credentials.length, o.maxRegistrations);
+    this.sessions = o.credentials.map((credentials, index) => new KisSession({
+      index,
+      credentials,
+      restUrl: o.restUrl,
+      wsUrl: o.wsUrl,
+      custType: o.custType,
+      backoff: o.backoff,
+      stableMs: o.stableMs,
+      ackTimeoutMs: o.ackTimeoutMs,
+      idleTimeoutMs: o.idleTimeoutMs,
+      logger: o.logger,
+      metrics: o.metrics,
+      onData: o.onData,
+      onUnreadable: (text, micros, err) => o.onUnreadable(text, micros, err, index),
+      onCapacityExceeded: (session, held, refused) => this.apply(this.planner.lowerCapacity(session.index, held, refused)),
+      ...(o.random ? { random: o.random } : {}),
+    }));
+  }
+
+  get all(): readonly KisSession[] {
+    return this.sessions;
+  }
+
+  start(symbols: readonly string[]): void {
+    this.setSymbols(symbols);
+    for (const s of this.sessions) s.start();
+  }
+
+  setSymbols(symbols: readonly string[]): void {
+    this.symbols = [...symbols];
+    this.apply(this.planner.plan(wantedRegistrations(this.symbols, this.o.trs)));
+  }
+
+  pause(): void {
+    for (const s of this.sessions) s.pause();
+  }
+
+  resume(): void {
+    for (const s of this.sessions) s.resume();
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.sessions.map((s) => s.stop()));
+  }
+
+  unplacedRegistrations(): Registration[] {
+    return [...this.unplaced];
+  }
+
+  health(): KisHealth {
+    const sessions = this.sessions.map((s) => s.status());
+    return {
+      // A session between reconnects is normal; one that gave up or whose key is taken is not.
+      healthy: sessions.every((s) => s.state !== 'failed' && !s.appKeyInUse),
+      details: {
+        symbols: this.symbols.length,
+        sessions,
+        unplaced: { count: this.unplaced.length, registrations: this.unplaced.slice(0, UNPLACED_SHOWN).map(regKey) },
+      },
+    };
+  }
+
+  private apply(plan: Plan): void {
+    plan.sessions.forEach((regs, i) => this.sessions[i]?.setDesired(regs));
+    const before = new Set(this.unplaced.map(regKey));
+    const after = plan.unplaced.map(regKey);
+    this.unplaced = plan.unplaced;
+    this.o.metrics.unplaced.set(plan.unplaced.length);
+    if (after.length === before.size && after.every((k) => before.has(k))) return;
+    if (after.length === 0) {
+      this.log.info('every wanted registration has a session again');
+      return;
+    }
+    const capacities = this.sessions.map((s) => this.planner.capacity(s.index));
+    this.log.warn(
+      { unplaced: after.length, sample: after.slice(0, 20), sessions: this.sessions.length, capacities },
+      `${after.length} registration(s) fit in no session (${this.sessions.length} app key(s)); add app keys or remove symbols`,
+    );
+  }
+}

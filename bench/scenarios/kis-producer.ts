@@ -1,0 +1,183 @@
+/**
+ * KIS producer throughput and reconnect latency, one producer process against the fake KIS server
+ * running in a process of its own (so generating the market does not take the producer's core).
+ *
+ * 1. Throughput: the fake pre-generates a burst of the simulated market (not timed) for 120 symbols
+ *    spread over 3 app keys, as frames of 100 trade records, and pushes it as fast as the sockets drain.
+ *    Measured: trade records parsed, Avro-encoded and acknowledged by Kafka per second (with the raw
+ *    frames to raw.kis.v1 alongside), from the producer's own counters.
+ * 2. Reconnect: with the live market running, the fake cuts one session; measured is the time from the
+ *    cut to the first trade of that session's symbols received on the new connection (its ingestTime),
+ *    read back from Kafka. Five cuts, 2 s apart; median and worst reported. Default producer settings
+ *    (first retry after 125-250 ms) except KIS_STABLE_MS=1000, so each cut starts the backoff afresh.
+ * KIS_PRODUCER_THREADS in the bench's environment picks the producer's Kafka threads (default 0, as the producer's).
+ * On a 2-core machine that also runs Kafka, the figures move by ±20% from run to run.
+ */
+import avro from 'avsc';
+import { randomBytes } from 'node:crypto';
+import type { Consumer } from 'kafkajs';
+import { generateListings } from '../../producers/simulator/listings.js';
+import { TickSchema } from '../../schemas/generated/schemas.js';
+import type { Tick } from '../../schemas/generated/types.js';
+import { testKafka } from '../../test/helpers/kafka.js';
+import { startService, type RunningService } from '../../test/helpers/service-process.js';
+import { freshNamespace, stackEnv } from '../../test/helpers/stack.js';
+import { waitFor } from '../../test/helpers/wait.js';
+import type { BenchFigure, BenchScenario } from '../harness.js';
+
+const ACCOUNTS = [1, 2, 3].map((i) => ({ appKey: `PSbench${i}AppKey0000000000000000000`, appSecret: `bench-secret-${i}` }));
+const UNIVERSE = 120;
+const TICKS_PER_SECOND = 5_000; // density of the simulated market (live rate during the reconnect part)
+const BURST_SECONDS = 80; // of simulated market: ≈ 400k trades
+const RECORDS_PER_FRAME = 100;
+const DROPS = 5;
+const PRODUCER_THREADS = Number(process.env['KIS_PRODUCER_THREADS'] ?? 0);
+
+interface FakeState {
+  connections: Array<{ id: number; appKey?: string; open: boolean; registrations: Array<{ trId: string; trKey: string }> }>;
+  burst: { trades: number; frames: number; generatedMs: number; sentFrames: number; done: boolean } | null;
+}
+
+async function metric(port: number, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? (s[(s.length - 1) / 2] as number) : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2;
+};
+
+export const scenario: BenchScenario = {
+  name: 'kis-producer',
+  description: `KIS producer: trades parsed, encoded and produced per second (fake KIS in its own process, ${RECORDS_PER_FRAME} records per frame, 3 sessions); drop-to-first-tick after a reconnect`,
+  needsStack: true,
+  async run(): Promise<BenchFigure[]> {
+    const ns = freshNamespace('benchkis');
+    const services: RunningService[] = [];
+    let consumer: Consumer | undefined;
+    try {
+      const fake = startService('test/fakes/kis/main.js', {
+        FAKE_KIS_REST_PORT: '0',
+        FAKE_KIS_WS_PORT: '0',
+        FAKE_KIS_ACCOUNTS: ACCOUNTS.map((a) => `${a.appKey}:${a.appSecret}`).join(','),
+        FAKE_KIS_UNIVERSE: String(UNIVERSE),
+        FAKE_KIS_TICKS_PER_SECOND: String(TICKS_PER_SECOND),
+        FAKE_KIS_MARKET_RUNNING: 'false',
+        FAKE_KIS_RECORDS_PER_FRAME: '10',
+        // Under a burst the producer pauses its reads while Kafka catches up (back-pressure), which
+        // delays its PINGPONG replies: heartbeats far apart keep that from closing sessions mid-burst.
+        FAKE_KIS_PING_MS: '30000',
+      });
+      services.push(fake);
+      const line = await fake.waitForLog(/\{"fakeKis":"listening".*\}/);
+      const { restUrl, wsUrl, controlUrl } = JSON.parse(line) as { restUrl: string; wsUrl: string; controlUrl: string };
+      const control = async <T>(command: string, body?: unknown): Promise<T> => {
+        const res = await fetch(`${controlUrl}/${command}`, body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+        if (!res.ok) throw new Error(`fake ${command}: HTTP ${res.status} ${await res.text()}`);
+        return (await res.json()) as T;
+      };
+
+      const env = stackEnv();
+      // The fake's universe: generateListings with its default seed.
+      const symbols = generateListings(UNIVERSE, 42).map((l) => l.symbol);
+      const producer = startService('producers/kis/main.js', {
+        KAFKA_BROKERS: env.KAFKA_BROKERS,
+        SCHEMA_REGISTRY_URL: env.SCHEMA_REGISTRY_URL,
+        TOPIC_NAMESPACE: ns.topicNamespace,
+        TOPIC_PARTITIONS: '6',
+        KIS_APP_KEYS: ACCOUNTS.map((a) => a.appKey).join(','),
+        KIS_APP_SECRETS: ACCOUNTS.map((a) => a.appSecret).join(','),
+        KIS_REST_URL: restUrl,
+        KIS_WS_URL: wsUrl,
+        KIS_SYMBOLS: symbols.join(','),
+        KIS_TRS: 'H0STCNT0',
+        KIS_PRODUCER_THREADS: String(PRODUCER_THREADS),
+        LOG_LEVEL: 'info',
+        // Drops come 2 s apart here; a connection that lived 1 s counts as healthy, so every drop is
+        // measured from the first step of the backoff, as a drop after a long healthy session would be.
+        KIS_STABLE_MS: '1000',
+      });
+      services.push(producer);
+      const port = await producer.metricsPort();
+      const ticksTopic = `${ns.topicNamespace}market.ticks.v1`;
+      await waitFor('every registration', async () => {
+        const s = await control<FakeState>('state');
+        return s.connections.filter((c) => c.open).reduce((n, c) => n + c.registrations.length, 0) === UNIVERSE ? s : undefined;
+      }, { timeoutMs: 30_000, intervalMs: 100 });
+
+      // ---- 1. throughput ----
+      const cpuBefore = await metric(port, 'process_cpu_seconds_total');
+      const burst = await control<{ trades: number; frames: number; generatedMs: number }>('burst', { seconds: BURST_SECONDS, recordsPerFrame: RECORDS_PER_FRAME });
+      let first = 0;
+      let last = 0;
+      let maxPending = 0;
+      await waitFor('the burst produced', async () => {
+        const produced = await metric(port, 'kis_messages_produced_total', { topic: ticksTopic });
+        const now = performance.now();
+        if (produced > 0 && first === 0) first = now;
+        maxPending = Math.max(maxPending, await metric(port, 'kis_pending_messages'));
+        if (produced >= burst.trades) {
+          last = now;
+          return true;
+        }
+        return undefined;
+      }, { timeoutMs: 120_000, intervalMs: 50 });
+      const seconds = (last - first) / 1000;
+      const ticksPerSecond = burst.trades / seconds;
+      const framesPerSecond = burst.frames / seconds;
+      const parseErrors = await metric(port, 'kis_parse_errors_total');
+      const cpuMicrosPerTick = ((await metric(port, 'process_cpu_seconds_total')) - cpuBefore) * 1e6 / burst.trades;
+
+      // ---- 2. reconnect: drop → first tick of the new connection ----
+      const decoder = avro.Type.forSchema(TickSchema);
+      const seen: Array<{ symbol: string; ingest: number }> = [];
+      consumer = testKafka().consumer({ groupId: `bench-kis-${randomBytes(4).toString('hex')}`, maxWaitTimeInMs: 100 });
+      await consumer.connect();
+      await consumer.subscribe({ topic: ticksTopic, fromBeginning: false });
+      await consumer.run({
+        eachBatch: async ({ batch }) => {
+          for (const m of batch.messages) {
+            const t = decoder.fromBuffer((m.value as Buffer).subarray(5)) as Tick;
+            seen.push({ symbol: t.symbol, ingest: t.ingestTime });
+          }
+        },
+      });
+      await control('market', { running: true });
+      await waitFor('live ticks seen', () => (seen.length > 1_000 ? true : undefined), { timeoutMs: 30_000, intervalMs: 100 });
+      const appKey = (ACCOUNTS[0] as { appKey: string }).appKey;
+      const delays: number[] = [];
+      for (let i = 0; i < DROPS; i++) {
+        const state = await control<FakeState>('state');
+        const mine = new Set(state.connections.find((c) => c.open && c.appKey === appKey)?.registrations.map((r) => r.trKey));
+        // Pause so nothing of the old connection is still in flight, cut, and resume at once.
+        await control('market', { running: false });
+        await new Promise((r) => setTimeout(r, 300));
+        const { droppedAt } = await control<{ droppedAt: number }>('drop', { appKey });
+        await control('market', { running: true });
+        const firstAfter = await waitFor('a tick of the new connection', () => {
+          const t = seen.find((s) => s.ingest > droppedAt * 1000 && mine.has(s.symbol));
+          return t?.ingest;
+        }, { timeoutMs: 30_000, intervalMs: 20 });
+        delays.push(firstAfter / 1000 - droppedAt);
+        await new Promise((r) => setTimeout(r, 2_000));
+      }
+
+      return [
+        { name: 'KIS producer throughput (trades parsed, encoded, acknowledged by Kafka)', value: Math.round(ticksPerSecond), unit: 'ticks/s', target: 50_000, higherIsBetter: true, notes: `${burst.trades} trades in ${seconds.toFixed(2)} s over 3 sessions, raw frames to raw.kis.v1 alongside; ${parseErrors} parse errors; up to ${maxPending} messages waiting for Kafka (reads pause at 50,000)` },
+        { name: 'KIS producer frames', value: Math.round(framesPerSecond), unit: 'frames/s', notes: `${RECORDS_PER_FRAME} records per frame` },
+        { name: 'KIS producer CPU per trade (all threads: WebSocket, parse, Avro, kafkajs, GC)', value: Math.round(cpuMicrosPerTick), unit: 'µs', higherIsBetter: false, notes: `${PRODUCER_THREADS} Kafka producer thread(s) (KIS_PRODUCER_THREADS)` },
+        { name: 'KIS reconnect: connection dropped → first tick of the new connection (median)', value: Math.round(median(delays)), unit: 'ms', higherIsBetter: false, notes: `${DROPS} drops: ${delays.map((d) => Math.round(d)).join(', ')} ms; default backoff (first retry after 125-250 ms), ${TICKS_PER_SECOND} trades/s live` },
+        { name: 'KIS reconnect: dropped → first tick (worst)', value: Math.round(Math.max(...delays)), unit: 'ms', higherIsBetter: false },
+      ];
+    } finally {
+      await consumer?.disconnect().catch(() => undefined);
+      for (const s of services.reverse()) await s.stop();
+    }
+  },
+};

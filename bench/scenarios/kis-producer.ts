@@ -24,6 +24,7 @@ import { startService, type RunningService } from '../../test/helpers/service-pr
 import { freshNamespace, stackEnv } from '../../test/helpers/stack.js';
 import { waitFor } from '../../test/helpers/wait.js';
 import type { BenchFigure, BenchScenario } from '../harness.js';
+import { metricAt } from '../../test/helpers/metrics.js';
 
 const ACCOUNTS = [1, 2, 3].map((i) => ({ appKey: `PSbench${i}AppKey0000000000000000000`, appSecret: `bench-secret-${i}` }));
 const UNIVERSE = 120;
@@ -38,15 +39,6 @@ interface FakeState {
   burst: { trades: number; frames: number; generatedMs: number; sentFrames: number; done: boolean } | null;
 }
 
-async function metric(port: number, name: string, labels: Record<string, string> = {}): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return sum;
-}
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -112,16 +104,16 @@ export const scenario: BenchScenario = {
       }, { timeoutMs: 30_000, intervalMs: 100 });
 
       // ---- 1. throughput ----
-      const cpuBefore = await metric(port, 'process_cpu_seconds_total');
+      const cpuBefore = await metricAt(port, 'process_cpu_seconds_total');
       const burst = await control<{ trades: number; frames: number; generatedMs: number }>('burst', { seconds: BURST_SECONDS, recordsPerFrame: RECORDS_PER_FRAME });
       let first = 0;
       let last = 0;
       let maxPending = 0;
       await waitFor('the burst produced', async () => {
-        const produced = await metric(port, 'kis_messages_produced_total', { topic: ticksTopic });
+        const produced = await metricAt(port, 'kis_messages_produced_total', { topic: ticksTopic });
         const now = performance.now();
         if (produced > 0 && first === 0) first = now;
-        maxPending = Math.max(maxPending, await metric(port, 'kis_pending_messages'));
+        maxPending = Math.max(maxPending, await metricAt(port, 'kis_pending_messages'));
         if (produced >= burst.trades) {
           last = now;
           return true;
@@ -131,8 +123,8 @@ export const scenario: BenchScenario = {
       const seconds = (last - first) / 1000;
       const ticksPerSecond = burst.trades / seconds;
       const framesPerSecond = burst.frames / seconds;
-      const parseErrors = await metric(port, 'kis_parse_errors_total');
-      const cpuMicrosPerTick = ((await metric(port, 'process_cpu_seconds_total')) - cpuBefore) * 1e6 / burst.trades;
+      const parseErrors = await metricAt(port, 'kis_parse_errors_total');
+      const cpuMicrosPerTick = ((await metricAt(port, 'process_cpu_seconds_total')) - cpuBefore) * 1e6 / burst.trades;
 
       // ---- 2. reconnect: drop → first tick of the new connection ----
       const decoder = avro.Type.forSchema(TickSchema);

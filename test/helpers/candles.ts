@@ -1,16 +1,6 @@
-import type { Tick } from '../../schemas/generated/types.js';
+import type { Candle, Tick } from '../../schemas/generated/types.js';
 
-export interface ExpectedCandle {
-  symbol: string;
-  windowStart: number;
-  open: number;
-  high: number;
-  low: number;
-  close: number;
-  volume: number;
-  tradedValue: number;
-  tradeCount: number;
-}
+export type ExpectedCandle = Pick<Candle, 'symbol' | 'windowStart' | 'open' | 'high' | 'low' | 'close' | 'volume' | 'tradedValue' | 'tradeCount'>;
 
 /**
  * 1-second OHLCV computed the plainest way, independent of the processor: group by symbol and

@@ -7,7 +7,8 @@ import { readTopic } from '../../helpers/kafka.js';
 import { startService } from '../../helpers/service-process.js';
 import { freshNamespace } from '../../helpers/stack.js';
 import { waitFor } from '../../helpers/wait.js';
-import { ACCOUNTS, metric, producerEnv, readAllTicks, settledTicks } from './helpers.js';
+import { ACCOUNTS, producerEnv, readAllTicks, settledTicks } from './helpers.js';
+import { metricAt } from '../../helpers/metrics.js';
 
 const cleanup: Array<() => Promise<void> | void> = [];
 after(async () => {
@@ -54,7 +55,7 @@ test('malformed and reshaped frames land in the DLQ with the raw text and the re
   assert.equal(ticks.length, good.length, 'and nothing else');
   assert.ok(short.every((s) => !inKafka.has(`${s.symbol}@${s.cumulativeVolume}`)));
 
-  const parseErrors = await metric(port, 'kis_parse_errors_total');
+  const parseErrors = await metricAt(port, 'kis_parse_errors_total');
   const dead = await readTopic(topics.dlq, { count: parseErrors });
   assert.equal(dead.length, parseErrors);
   const texts = dead.map((m) => String(m.value));
@@ -71,7 +72,7 @@ test('malformed and reshaped frames land in the DLQ with the raw text and the re
   assert.equal(dead.filter((m) => String(m.headers?.['kmarket.dlq.context.reason']) === 'json').length, 1);
 
   // Every frame also reached raw.kis.v1, as received, keyed by its TR id.
-  const frames = await metric(port, 'kis_frames_total');
+  const frames = await metricAt(port, 'kis_frames_total');
   const raw = await readTopic(topics.raw, { count: frames + 1 }); // + the bad JSON frame, not a data frame
   const rawTexts = new Set(raw.map((m) => String(m.value)));
   for (const text of malformed) assert.ok(rawTexts.has(text));

@@ -5,6 +5,7 @@ import { readTopic } from '../../helpers/kafka.js';
 import type { RunningService } from '../../helpers/service-process.js';
 import { stackEnv } from '../../helpers/stack.js';
 import { waitFor } from '../../helpers/wait.js';
+import { metricAt } from '../../helpers/metrics.js';
 
 export const ACCOUNTS: FakeAccount[] = [1, 2, 3].map((i) => ({
   appKey: `PSintegration${i}AppKey000000000000000`,
@@ -30,16 +31,6 @@ export function producerEnv(fake: FakeKisServer, topicNamespace: string, account
   };
 }
 
-/** One sample of a Prometheus series from a service's /metrics (0 when absent). */
-export async function metric(port: number, name: string, labels: Record<string, string> = {}): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return sum;
-}
 
 export async function health(port: number): Promise<{ status: string; sessions: Array<{ registrations: number; state: string }>; unplaced: { count: number; registrations: string[] } }> {
   return (await (await fetch(`http://127.0.0.1:${port}/health`)).json()) as never;
@@ -52,8 +43,8 @@ export async function health(port: number): Promise<{ status: string; sessions: 
 export async function settledTicks(port: number, ticksTopic: string): Promise<number> {
   let last = -1;
   return waitFor('the producer to settle', async () => {
-    const parsed = await metric(port, 'kis_records_total', { tr_id: 'H0STCNT0' });
-    const produced = await metric(port, 'kis_messages_produced_total', { topic: ticksTopic });
+    const parsed = await metricAt(port, 'kis_records_total', { tr_id: 'H0STCNT0' });
+    const produced = await metricAt(port, 'kis_messages_produced_total', { topic: ticksTopic });
     const settled = parsed === produced && produced === last;
     last = produced;
     return settled ? produced : undefined;

@@ -4,7 +4,8 @@ import { FakeKisServer } from '../../fakes/kis/server.js';
 import { startService } from '../../helpers/service-process.js';
 import { freshNamespace } from '../../helpers/stack.js';
 import { waitFor } from '../../helpers/wait.js';
-import { ACCOUNTS, leakedSecrets, metric, producerEnv, readAllTicks, settledTicks } from './helpers.js';
+import { ACCOUNTS, leakedSecrets, producerEnv, readAllTicks, settledTicks } from './helpers.js';
+import { metricAt } from '../../helpers/metrics.js';
 
 const cleanup: Array<() => Promise<void> | void> = [];
 after(async () => {
@@ -32,7 +33,7 @@ test('a dropped connection and an unanswered PINGPONG: each time the same regist
   }, { timeoutMs: 30_000 });
   const before = fake.registrations(A.appKey);
   assert.deepEqual(before, symbols.flatMap((s) => [`H0STASP0|${s}`, `H0STCNT0|${s}`]).sort());
-  await waitFor('ticks flowing', async () => ((await metric(port, 'kis_messages_produced_total', { topic: ticksTopic })) > 200 ? true : undefined));
+  await waitFor('ticks flowing', async () => ((await metricAt(port, 'kis_messages_produced_total', { topic: ticksTopic })) > 200 ? true : undefined));
 
   // 1. The network drops the connection.
   assert.equal(fake.dropConnection(A.appKey), first.id);
@@ -66,7 +67,7 @@ test('a dropped connection and an unanswered PINGPONG: each time the same regist
     assert.deepEqual(missing.map((s) => `${s.symbol}@${s.cumulativeVolume}`), [], `lost after reconnect to connection ${conn}`);
     for (const s of sent) assert.equal(inKafka.get(`${s.symbol}@${s.cumulativeVolume}`)?.price, Number(s.record.split('^')[2]));
   }
-  assert.equal(await metric(port, 'kis_reconnects_total', { session: '0' }), 2);
+  assert.equal(await metricAt(port, 'kis_reconnects_total', { session: '0' }), 2);
   assert.equal(producer.child.exitCode, null);
   assert.equal(await producer.stop(), 0);
   assert.deepEqual(leakedSecrets(producer, fake, [A]), []);

@@ -7,7 +7,8 @@ import { FakeKisServer } from '../../fakes/kis/server.js';
 import { startService, type RunningService } from '../../helpers/service-process.js';
 import { freshNamespace } from '../../helpers/stack.js';
 import { waitFor } from '../../helpers/wait.js';
-import { ACCOUNTS, health, leakedSecrets, metric, producerEnv, readAllTicks } from './helpers.js';
+import { ACCOUNTS, health, leakedSecrets, producerEnv, readAllTicks } from './helpers.js';
+import { metricAt } from '../../helpers/metrics.js';
 
 const cleanup: Array<() => Promise<void> | void> = [];
 after(async () => {
@@ -53,7 +54,7 @@ test('100 symbols over 3 app keys: every registration acknowledged, none over th
 
   // Ticks reach Kafka from the KIS source.
   const ticksTopic = `${ns.topicNamespace}market.ticks.v1`;
-  await waitFor('ticks produced', async () => ((await metric(port, 'kis_messages_produced_total', { topic: ticksTopic })) >= 20 ? true : undefined));
+  await waitFor('ticks produced', async () => ((await metricAt(port, 'kis_messages_produced_total', { topic: ticksTopic })) >= 20 ? true : undefined));
   const ticks = await readAllTicks(ticksTopic, 20);
   assert.ok(ticks.every((t) => t.source === 'KIS' && universe.slice(0, 100).includes(t.symbol)));
 
@@ -71,7 +72,7 @@ test('100 symbols over 3 app keys: every registration acknowledged, none over th
     return h.unplaced.count === 7 && total() === 123 ? h : undefined;
   }, { timeoutMs: 30_000 });
   assert.equal(h2.unplaced.registrations.length, 7);
-  assert.equal(await metric(port, 'kis_registrations_unplaced'), 7);
+  assert.equal(await metricAt(port, 'kis_registrations_unplaced'), 7);
   await producer.waitForLog(/7 registration\(s\) fit in no session/);
   assert.ok(fake.connections().every((c) => c.maxRegistrationsHeld <= 41));
   assert.equal(fake.answers.filter((a) => a.msgCd === 'OPSP0008').length, 0);

@@ -88,19 +88,14 @@ export class AvroSerde {
   /**
    * Decodes a Confluent-framed value. With `readerType`, the writer's data is resolved into the
    * reader's schema (Avro schema evolution), so consumers keep working across compatible changes.
+   * Synchronous once the writer id has been seen (the hot path); a promise only for the first
+   * record of a new schema id, which needs one registry look-up.
    */
-  async decode<T>(buffer: Buffer | null, readerType?: avro.Type): Promise<T> {
-    const id = readSchemaId(buffer);
-    const writer = this.writerTypes.get(id) ?? (await this.writerType(id));
-    return decodeWith<T>(buffer as Buffer, writer, readerType, this.resolvers, id);
-  }
-
-  /** Synchronous decode when the writer id is already known (the common case after warm-up). */
-  tryDecodeSync<T>(buffer: Buffer | null, readerType?: avro.Type): { ok: true; value: T } | { ok: false; id: number } {
+  decode<T>(buffer: Buffer | null, readerType?: avro.Type): T | Promise<T> {
     const id = readSchemaId(buffer);
     const writer = this.writerTypes.get(id);
-    if (!writer) return { ok: false, id };
-    return { ok: true, value: decodeWith<T>(buffer as Buffer, writer, readerType, this.resolvers, id) };
+    if (writer) return decodeWith<T>(buffer as Buffer, writer, readerType, this.resolvers, id);
+    return this.writerType(id).then((w) => decodeWith<T>(buffer as Buffer, w, readerType, this.resolvers, id));
   }
 }
 

@@ -9,10 +9,6 @@ export function nowMicros(): number {
   return Date.now() * MICROS_PER_MS;
 }
 
-export function microsToDate(micros: number): Date {
-  return new Date(Math.floor(micros / MICROS_PER_MS));
-}
-
 /** UTC instant of a KST wall-clock date and time: YYYYMMDD + HHMMSS as KIS sends them. */
 export function kstToUtcMicros(yyyymmdd: string, hhmmss: string): number {
   const y = Number(yyyymmdd.slice(0, 4));

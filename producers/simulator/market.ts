@@ -46,7 +46,6 @@ const BOOK_LEVELS = 10;
 export class MarketSimulator {
   private readonly rng: Random;
   private readonly symbols: SymbolState[];
-  private readonly bySymbol = new Map<string, SymbolState>();
   private readonly alias: { prob: Float64Array; alias: Int32Array };
   private carry = 0;
   private lastPhase: SessionPhase | null = null;
@@ -70,19 +69,9 @@ export class MarketSimulator {
         bookSequence: 0,
         sigma: listing.dailyVolatility / 60,
       };
-      this.bySymbol.set(listing.symbol, state);
       return state;
     });
     this.alias = buildAliasTable(this.symbols.map((s) => s.listing.activity));
-  }
-
-  get symbolCount(): number {
-    return this.symbols.length;
-  }
-
-  lastPrice(symbol: string): number | undefined {
-    const s = this.bySymbol.get(symbol);
-    return s ? s.bid : undefined;
   }
 
   /** Trades in [fromMicros, toMicros), ingested at `ingestMicros`. */

@@ -209,8 +209,7 @@ await runService({
           for (const message of batch.messages) {
             if (!isRunning() || isStale() || paused) break;
             try {
-              const fast = serde.tryDecodeSync<unknown>(message.value, reader);
-              const record = mapping.validate(fast.ok ? fast.value : await serde.decode<unknown>(message.value, reader));
+              const record = mapping.validate(await serde.decode<unknown>(message.value, reader));
               if (mapping.upsertKey) {
                 into.upserts.set(`${mapping.table}|${mapping.upsertKey(record)}`, { mapping, record });
               } else {

@@ -218,8 +218,7 @@ await runService({
             const offset = Number(message.offset);
             let tick: Tick;
             try {
-              const fast = serde.tryDecodeSync<Tick>(message.value);
-              tick = validateTick(fast.ok ? fast.value : await serde.decode<Tick>(message.value));
+              tick = validateTick(await serde.decode<Tick>(message.value));
             } catch (err) {
               const appErr = toAppError(err, 'DECODE_FAILED');
               if (appErr.retryable) throw appErr;

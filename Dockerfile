@@ -8,7 +8,9 @@ ENV NODE_ENV=production \
 WORKDIR /app
 
 # Dependencies first (cached while package*.json are unchanged); devDependencies are needed for tsc.
+# patches/ before npm ci: its postinstall applies them (patch-package) to kafkajs.
 COPY package.json package-lock.json ./
+COPY patches ./patches
 RUN npm ci --include=dev --no-audit --no-fund
 
 # Only the sources the services need (explicit so .stack/, node_modules/ and dist/ never enter the image).

@@ -1,7 +1,8 @@
-import { Kafka, logLevel, type Admin, type KafkaConfig, type LogEntry } from 'kafkajs';
+import { Kafka, logLevel, type Admin, type KafkaConfig, type LogEntry, type Producer, type ProducerConfig } from 'kafkajs';
 import type { Logger } from './logger.js';
 import type { TopicSpec } from './topics.js';
 import { defineConfig } from './config.js';
+import { cachedDefaultPartitioner } from './partitioner.js';
 
 export const kafkaConfigSpec = defineConfig({
   brokers: { env: 'KAFKA_BROKERS', type: 'list', default: ['127.0.0.1:9092'], minItems: 1, itemPattern: /^[^\s:]+:\d+$/, doc: 'Kafka bootstrap servers, host:port, comma separated' },
@@ -41,6 +42,11 @@ export function createKafka(
     },
     ...rest,
   });
+}
+
+/** Every producer of the project: kafkajs's default partitioning, with the per-key result cached. */
+export function createProducer(kafka: Kafka, config: ProducerConfig = {}): Producer {
+  return kafka.producer({ createPartitioner: cachedDefaultPartitioner, ...config });
 }
 
 /** Creates the topics that do not exist yet (auto-creation is off on our brokers, on purpose). */

@@ -4,7 +4,7 @@
  * thread of its own it runs beside the WebSocket reading instead of taking turns with it.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { createKafka } from '../../lib/kafka.js';
+import { createKafka, createProducer } from '../../lib/kafka.js';
 import { createLogger } from '../../lib/logger.js';
 import { unpackBatch, type PackedBatch } from './packed-batch.js';
 
@@ -29,7 +29,7 @@ const logger = createLogger(data.service).child({ component: 'kafka-worker' });
 const post = (m: FromWorker) => port.postMessage(m);
 
 const kafka = createKafka({ brokers: data.brokers, clientId: data.clientId, logger });
-const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+const producer = createProducer(kafka, { idempotent: true, maxInFlightRequests: 1 });
 
 port.on('message', (m: ToWorker) => {
   if (m.type === 'close') {

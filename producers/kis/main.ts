@@ -1,7 +1,7 @@
 import type { Message, Producer } from 'kafkajs';
 import { defineConfig } from '../../lib/config.js';
 import { DeadLetterQueue } from '../../lib/dlq.js';
-import { createKafka, ensureTopics, kafkaConfigSpec } from '../../lib/kafka.js';
+import { createKafka, createProducer, ensureTopics, kafkaConfigSpec } from '../../lib/kafka.js';
 import { AvroSerde, registryConfigSpec } from '../../lib/serde.js';
 import { runService } from '../../lib/service.js';
 import { topicCatalogue } from '../../lib/topics.js';
@@ -48,7 +48,7 @@ await runService({
       const router = new PartitionRouter(new Map(metadata.topics.map((t) => [t.name, t.partitions.length])), senders.length);
       route = (topic, message) => router.route(topic, message);
     } else {
-      const p = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+      const p = createProducer(kafka, { idempotent: true, maxInFlightRequests: 1 });
       await p.connect();
       senders = [p];
     }

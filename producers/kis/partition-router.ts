@@ -1,13 +1,14 @@
-import { Partitioners, type Message, type PartitionMetadata } from 'kafkajs';
+import type { Message, PartitionMetadata } from 'kafkajs';
+import { cachedDefaultPartitioner } from '../../lib/partitioner.js';
 
 /**
- * Picks each message's partition up front with kafkajs's own default (Java-compatible murmur2)
- * partitioner, so a symbol lands where every other producer of the project puts it, and returns the
- * output lane (producer thread) that owns that partition: one lane per partition keeps each
+ * Picks each message's partition up front with the project's partitioner (kafkajs's default,
+ * Java-compatible murmur2, cached per key), so a symbol lands where every other producer of the
+ * project puts it, and returns the output lane (producer thread) that owns that partition: one lane per partition keeps each
  * partition's records in order while several lanes send side by side.
  */
 export class PartitionRouter {
-  private readonly partitioner = Partitioners.DefaultPartitioner();
+  private readonly partitioner = cachedDefaultPartitioner();
   private readonly metadata = new Map<string, PartitionMetadata[]>();
 
   constructor(partitionCounts: ReadonlyMap<string, number>, private readonly lanes: number) {

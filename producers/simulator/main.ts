@@ -1,6 +1,6 @@
 import { CompressionTypes } from 'kafkajs';
 import { defineConfig } from '../../lib/config.js';
-import { createKafka, ensureTopics, kafkaConfigSpec } from '../../lib/kafka.js';
+import { createKafka, createProducer, ensureTopics, kafkaConfigSpec } from '../../lib/kafka.js';
 import { Counter, Gauge, Histogram } from '../../lib/metrics.js';
 import { AvroSerde, registryConfigSpec } from '../../lib/serde.js';
 import { runService } from '../../lib/service.js';
@@ -40,7 +40,7 @@ await runService({
     const tickWriter = await serde.registerValueSchema<Tick>(topics.ticks.name, TickSchema);
     const bookWriter = c.orderBooks ? await serde.registerValueSchema<OrderBook>(topics.orderbook.name, OrderBookSchema) : null;
 
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 5 });
+    const producer = createProducer(kafka, { idempotent: true, maxInFlightRequests: 5 });
     await producer.connect();
     lifecycle.onShutdown('producer', () => producer.disconnect());
 

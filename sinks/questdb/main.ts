@@ -3,7 +3,7 @@ import avro from 'avsc';
 import { defineConfig } from '../../lib/config.js';
 import { DeadLetterQueue } from '../../lib/dlq.js';
 import { AppError, toAppError } from '../../lib/errors.js';
-import { consumerConfigSpec, createKafka, ensureTopics, kafkaConfigSpec } from '../../lib/kafka.js';
+import { consumerConfigSpec, createKafka, createProducer, ensureTopics, kafkaConfigSpec } from '../../lib/kafka.js';
 import { Counter, Gauge, Histogram } from '../../lib/metrics.js';
 import { SerialQueue } from '../../lib/serial.js';
 import { AvroSerde, registryConfigSpec } from '../../lib/serde.js';
@@ -63,7 +63,7 @@ await runService({
 
     const serde = new AvroSerde(c.registryUrl);
     const dlq = new DeadLetterQueue(dlqTopic.name, 'questdb-sink', metrics, logger);
-    const producer = kafka.producer({ idempotent: true });
+    const producer = createProducer(kafka, { idempotent: true });
     await producer.connect();
     lifecycle.onShutdown('dlq-producer', () => producer.disconnect());
 

@@ -3,7 +3,7 @@ import type { Message } from 'kafkajs';
 import { defineConfig } from '../../lib/config.js';
 import { DeadLetterQueue } from '../../lib/dlq.js';
 import { toAppError } from '../../lib/errors.js';
-import { consumerConfigSpec, createKafka, ensureTopics, kafkaConfigSpec } from '../../lib/kafka.js';
+import { consumerConfigSpec, createKafka, createProducer, ensureTopics, kafkaConfigSpec } from '../../lib/kafka.js';
 import { Counter, Gauge, Histogram } from '../../lib/metrics.js';
 import { SerialQueue } from '../../lib/serial.js';
 import { AvroSerde, registryConfigSpec } from '../../lib/serde.js';
@@ -73,7 +73,7 @@ await runService({
     // old producer and aborts its open transaction at once, instead of read_committed readers waiting
     // for it to time out. (kafkajs has no KIP-447 consumer-group fencing, so this is per instance.)
     const transactionalId = `${c.applicationId}-${c.instanceId ?? os.hostname()}`;
-    const producer = kafka.producer({
+    const producer = createProducer(kafka, {
       transactionalId,
       transactionTimeout: c.transactionTimeoutMs,
       idempotent: true,

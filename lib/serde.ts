@@ -109,19 +109,28 @@ export function readSchemaId(buffer: Buffer | null): number {
   return buffer.readInt32BE(1);
 }
 
+/** Where values are encoded before being copied out at their exact size; grows for large values. */
+let scratch = Buffer.allocUnsafe(64 * 1024);
+
 export function encodeWire(id: number, type: avro.Type, value: unknown): Buffer {
-  let body: Buffer;
+  let end: number;
   try {
-    body = type.toBuffer(value);
+    // Straight after the header in a reused buffer: one copy-out per value, where toBuffer() would
+    // allocate (zero-filled) and copy once, and the framing allocate and copy again.
+    end = type.encode(value, scratch, HEADER_BYTES);
+    if (end < 0) {
+      scratch = Buffer.allocUnsafe(Math.max(scratch.length * 2, scratch.length - end));
+      end = type.encode(value, scratch, HEADER_BYTES);
+    }
   } catch (err) {
     const paths: string[] = [];
     type.isValid(value, { errorHook: (path) => paths.push(path.join('.')) });
     throw new AppError('ENCODE_FAILED', `value does not match ${type.name ?? 'schema'}: invalid field(s) ${paths.join(', ') || '?'}`, { cause: err });
   }
-  const out = Buffer.allocUnsafe(HEADER_BYTES + body.length);
+  const out = Buffer.allocUnsafe(end);
+  scratch.copy(out, 0, 0, end);
   out[0] = MAGIC_BYTE;
   out.writeInt32BE(id, 1);
-  body.copy(out, HEADER_BYTES);
   return out;
 }
 

@@ -9,15 +9,31 @@ export function nowMicros(): number {
   return Date.now() * MICROS_PER_MS;
 }
 
-/** UTC instant of a KST wall-clock date and time: YYYYMMDD + HHMMSS as KIS sends them. */
+/** The last KST date converted: trades of one day share it, so the calendar math runs once a day. */
+let lastKstDate = '';
+let lastKstMidnightMicros = NaN;
+
+/** UTC instant of a KST wall-clock date and time: YYYYMMDD + HHMMSS as KIS sends them (NaN if not digits). */
 export function kstToUtcMicros(yyyymmdd: string, hhmmss: string): number {
-  const y = Number(yyyymmdd.slice(0, 4));
-  const mo = Number(yyyymmdd.slice(4, 6));
-  const d = Number(yyyymmdd.slice(6, 8));
-  const h = Number(hhmmss.slice(0, 2));
-  const mi = Number(hhmmss.slice(2, 4));
-  const s = Number(hhmmss.slice(4, 6));
-  return Date.UTC(y, mo - 1, d, h, mi, s) * MICROS_PER_MS - KST_OFFSET_MICROS;
+  if (yyyymmdd !== lastKstDate) {
+    const y = Number(yyyymmdd.slice(0, 4));
+    const mo = Number(yyyymmdd.slice(4, 6));
+    const d = Number(yyyymmdd.slice(6, 8));
+    lastKstMidnightMicros = yyyymmdd.length === 8 ? Date.UTC(y, mo - 1, d) * MICROS_PER_MS - KST_OFFSET_MICROS : NaN;
+    lastKstDate = yyyymmdd;
+  }
+  if (hhmmss.length !== 6) return NaN;
+  const h = twoDigits(hhmmss, 0);
+  const mi = twoDigits(hhmmss, 2);
+  const s = twoDigits(hhmmss, 4);
+  return lastKstMidnightMicros + (h * 3600 + mi * 60 + s) * MICROS_PER_SECOND;
+}
+
+/** The number written by the two digits at `at` (NaN if either is not a digit). */
+function twoDigits(text: string, at: number): number {
+  const tens = text.charCodeAt(at) - 48;
+  const ones = text.charCodeAt(at + 1) - 48;
+  return tens >= 0 && tens <= 9 && ones >= 0 && ones <= 9 ? tens * 10 + ones : NaN;
 }
 
 /** Start of the epoch-aligned window of `sizeMicros` that contains `t`: windows are [start, start + size). */

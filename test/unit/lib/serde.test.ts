@@ -20,6 +20,19 @@ test('encodes the Confluent wire format: magic byte 0, big-endian schema id, Avr
   assert.deepEqual({ ...(type.fromBuffer(buf.subarray(5)) as Tick) }, tick);
 });
 
+test('each encoded value owns its bytes, and values larger than the encoder scratch buffer encode whole', () => {
+  const type = avro.Type.forSchema(TickSchema);
+  const first = encodeWire(7, type, tick);
+  const firstBytes = Buffer.from(first);
+  const big = { ...tick, sessionCode: 'x'.repeat(300_000) };
+  const second = encodeWire(8, type, big);
+  encodeWire(9, type, { ...tick, symbol: '000660' });
+  assert.deepEqual(first, firstBytes, 'a later encode must not overwrite an earlier value');
+  assert.equal(readSchemaId(second), 8);
+  assert.deepEqual({ ...(type.fromBuffer(second.subarray(5)) as Tick) }, big);
+  assert.equal(second.length, 5 + type.toBuffer(big).length);
+});
+
 test('a value that does not match the schema fails with ENCODE_FAILED naming the field', () => {
   const type = avro.Type.forSchema(TickSchema);
   assert.throws(() => encodeWire(1, type, { ...tick, price: 1.5 }), (err: unknown) => isAppError(err, 'ENCODE_FAILED') && /price/.test(err.message));

@@ -30,9 +30,9 @@ export const kisConfigSpec = defineConfig({
   ackTimeoutMs: { env: 'KIS_ACK_TIMEOUT_MS', type: 'int', default: 10_000, min: 100, doc: 'a (un)subscribe request unanswered this long replaces the connection' },
   idleTimeoutMs: { env: 'KIS_IDLE_TIMEOUT_MS', type: 'int', default: 60_000, min: 100, doc: 'nothing received (not even PINGPONG) this long replaces the connection' },
   lingerMs: { env: 'KIS_PRODUCE_LINGER_MS', type: 'int', default: 5, min: 0, max: 1_000, doc: 'how long a message waits for others before a produce request when none is in flight' },
-  maxBatchMessages: { env: 'KIS_PRODUCE_MAX_BATCH_MESSAGES', type: 'int', default: 2_000, min: 1, max: 100_000, doc: 'upper bound of messages in one produce request (kafkajs slows down per message in much larger ones)' },
+  maxBatchMessages: { env: 'KIS_PRODUCE_MAX_BATCH_MESSAGES', type: 'int', default: 2_000, min: 1, max: 100_000, doc: 'upper bound of messages in one produce request' },
   maxBatchBytes: { env: 'KIS_PRODUCE_MAX_BATCH_BYTES', type: 'int', default: 900_000, min: 10_000, max: 100_000_000, doc: 'upper bound of one produce request (stay under the broker message.max.bytes)' },
-  producerThreads: { env: 'KIS_PRODUCER_THREADS', type: 'int', default: 0, min: 0, max: 16, doc: 'Kafka producers in worker threads, each owning a share of the partitions: kafkajs spends more CPU per record than the parsing, so with spare cores 2+ raise the ceiling; 0 = one producer on the main thread, the least CPU per trade (the choice on a 2-core box)' },
+  producerThreads: { env: 'KIS_PRODUCER_THREADS', type: 'int', default: 1, min: 0, max: 16, doc: 'Kafka producers in worker threads, each owning a share of the partitions and sending while the main thread reads and parses; 0 = one producer on the main thread (the least CPU per trade, but reading and sending take turns)' },
   maxPending: { env: 'KIS_MAX_PENDING_MESSAGES', type: 'int', default: 50_000, min: 100, doc: 'above this many unsent messages the WebSocket reads pause (TCP back-pressure)' },
 });
 

@@ -43,7 +43,8 @@ await runService({
     let senders: Array<Pick<Producer, 'sendBatch' | 'disconnect'>>;
     let route: ((topic: string, message: Message) => number) | undefined;
     if (c.producerThreads > 0) {
-      senders = await Promise.all(Array.from({ length: c.producerThreads }, (_, i) => WorkerProducer.start({ brokers: [...c.brokers], clientId: `${clientId}-${i}`, service: 'kis-producer' })));
+      const output = { maxBatchBytes: c.maxBatchBytes, maxBatchMessages: c.maxBatchMessages, lingerMs: c.lingerMs };
+      senders = await Promise.all(Array.from({ length: c.producerThreads }, (_, i) => WorkerProducer.start({ brokers: [...c.brokers], clientId: `${clientId}-${i}`, service: 'kis-producer', output })));
       const metadata = await admin.fetchTopicMetadata({ topics: outputTopics.map((t) => t.name) });
       const router = new PartitionRouter(new Map(metadata.topics.map((t) => [t.name, t.partitions.length])), senders.length);
       route = (topic, message) => router.route(topic, message);

@@ -12,10 +12,7 @@ export interface MessageSink {
 export interface KafkaOutputOptions {
   /** Upper bound of one produce request (the broker refuses record batches over message.max.bytes, 1 MB). */
   maxBatchBytes: number;
-  /**
-   * Upper bound of messages in one request. kafkajs groups a request's messages per partition with an
-   * array copy per message (quadratic): past a few thousand messages a request costs more per message.
-   */
+  /** Upper bound of messages in one request. */
   maxBatchMessages: number;
   /** How long the first message waits for company when nothing is in flight. */
   lingerMs: number;
@@ -23,7 +20,11 @@ export interface KafkaOutputOptions {
   highWater: number;
 }
 
-export type Sender = Pick<Producer, 'sendBatch'>;
+/**
+ * What sends the produce requests. A `pipelined` sender (a producer in a worker thread) takes
+ * requests back to back and completes them in order; the others get one request at a time.
+ */
+export type Sender = Pick<Producer, 'sendBatch'> & { readonly pipelined?: boolean };
 
 interface Entry {
   topic: string;
@@ -31,21 +32,25 @@ interface Entry {
   bytes: number;
 }
 
-/** One producer and the messages of the partitions it owns; one request in flight at a time. */
+/** One producer and the messages of the partitions it owns. */
 interface Lane {
   sender: Sender;
   pending: Entry[];
   pushed: number;
   sent: number;
+  /** Batching lanes: the request loop while it runs. Pipelined lanes: the last request handed over. */
   draining: Promise<void> | null;
   timer: NodeJS.Timeout | null;
 }
 
 /**
- * Batches messages into produce requests. Each lane (a producer, possibly in a worker thread) has one
- * request in flight at a time, so the idempotent producer keeps each of its partitions in order, and
- * while a request is out the next batch fills up: the batch size follows the load. With several lanes
- * a router assigns every partition to exactly one lane, so order per partition holds across lanes.
+ * Batches messages into produce requests. A lane with an in-thread producer has one request in
+ * flight at a time, so the idempotent producer keeps each of its partitions in order, and while a
+ * request is out the next batch fills up: the batch size follows the load. A pipelined lane (a
+ * worker thread running a KafkaOutput of its own) gets each frame's messages as soon as the frame is
+ * read: when this thread is busy reading a backlog, the worker keeps sending instead of waiting for
+ * this thread to cut its next batch. With several lanes a router assigns every partition to exactly
+ * one lane, so order per partition holds across lanes.
  */
 export class KafkaOutput implements MessageSink {
   private readonly lanes: Lane[];
@@ -60,7 +65,12 @@ export class KafkaOutput implements MessageSink {
     private readonly options: KafkaOutputOptions,
     private readonly metrics: KisMetrics,
     private readonly logger: Logger,
-    private readonly hooks: { onPressure(paused: boolean): void; onFatal(err: unknown): void },
+    private readonly hooks: {
+      onPressure(paused: boolean): void;
+      onFatal(err: unknown): void;
+      /** `count` more frames are acknowledged by Kafka, in frameDone order. */
+      onFramesSettled?(count: number): void;
+    },
     private readonly route: (topic: string, message: Message) => number = () => 0,
   ) {
     if (senders.length === 0) throw new Error('KafkaOutput needs at least one sender');
@@ -90,7 +100,22 @@ export class KafkaOutput implements MessageSink {
 
   frameDone(receivedMs: number): void {
     this.frames.push({ ends: this.lanes.map((l) => l.pushed), receivedMs });
-    for (const lane of this.lanes) if (lane.pending.length > 0) this.schedule(lane);
+    for (const lane of this.lanes) {
+      if (lane.pending.length === 0) continue;
+      if (lane.sender.pipelined) this.handOver(lane);
+      else this.schedule(lane);
+    }
+  }
+
+  /** Sends all of a pipelined lane's pending messages now, behind the requests already out. */
+  private handOver(lane: Lane): void {
+    if (this.failure) return;
+    const batch = lane.pending.splice(0);
+    const { topicMessages, byTopic } = requestOf(batch);
+    lane.draining = lane.sender.sendBatch({ acks: -1, topicMessages }).then(
+      () => this.acknowledged(lane, batch.length, byTopic),
+      (err: unknown) => this.fail(err),
+    );
   }
 
   private schedule(lane: Lane): void {
@@ -117,34 +142,38 @@ export class KafkaOutput implements MessageSink {
         bytes += (lane.pending[n] as Entry).bytes;
         n++;
       }
-      const batch = lane.pending.splice(0, n);
-      const byTopic = new Map<string, Message[]>();
-      for (const { topic, message } of batch) {
-        const list = byTopic.get(topic);
-        if (list) list.push(message);
-        else byTopic.set(topic, [message]);
-      }
-      const topicMessages: TopicMessages[] = [...byTopic].map(([topic, messages]) => ({ topic, messages }));
+      const { topicMessages, byTopic } = requestOf(lane.pending.splice(0, n));
       try {
         await lane.sender.sendBatch({ acks: -1, topicMessages });
       } catch (err) {
-        // kafkajs has retried already; what is left is not transient. Records in memory cannot be
-        // recovered (KIS does not replay), so the service stops loudly instead of dropping silently.
-        this.failure = err;
-        this.hooks.onFatal(err);
+        this.fail(err);
         return;
       }
-      lane.sent += n;
-      this.pendingTotal -= n;
-      this.metrics.pending.set(this.pendingTotal);
-      for (const [topic, messages] of byTopic) this.metrics.produced.inc({ topic }, messages.length);
-      this.settleFrames();
-      if (this.pausedValue && this.pendingTotal <= this.options.highWater / 2) {
-        this.pausedValue = false;
-        this.logger.info({ pending: this.pendingTotal }, 'Kafka caught up: resuming the WebSocket reads');
-        this.hooks.onPressure(false);
-      }
+      this.acknowledged(lane, n, byTopic);
     }
+  }
+
+  private acknowledged(lane: Lane, n: number, byTopic: ReadonlyMap<string, Message[]>): void {
+    lane.sent += n;
+    this.pendingTotal -= n;
+    this.metrics.pending.set(this.pendingTotal);
+    for (const [topic, messages] of byTopic) this.metrics.produced.inc({ topic }, messages.length);
+    this.settleFrames();
+    if (this.pausedValue && this.pendingTotal <= this.options.highWater / 2) {
+      this.pausedValue = false;
+      this.logger.info({ pending: this.pendingTotal }, 'Kafka caught up: resuming the WebSocket reads');
+      this.hooks.onPressure(false);
+    }
+  }
+
+  /**
+   * kafkajs has retried already; what is left is not transient. Records in memory cannot be
+   * recovered (KIS does not replay), so the service stops loudly instead of dropping silently.
+   */
+  private fail(err: unknown): void {
+    if (this.failure) return;
+    this.failure = err;
+    this.hooks.onFatal(err);
   }
 
   /** Observes the latency of every frame whose messages all lanes have had acknowledged. */
@@ -156,7 +185,10 @@ export class KafkaOutput implements MessageSink {
       this.metrics.produceLatency.observe((now - f.receivedMs) / 1000);
       done++;
     }
-    if (done > 0) this.frames.splice(0, done);
+    if (done > 0) {
+      this.frames.splice(0, done);
+      this.hooks.onFramesSettled?.(done);
+    }
   }
 
   /** Resolves once everything pushed so far is acknowledged (or sending failed). */
@@ -170,11 +202,27 @@ export class KafkaOutput implements MessageSink {
           clearTimeout(lane.timer);
           lane.timer = null;
         }
-        if (!lane.draining && lane.pending.length > 0) this.startDrain(lane);
+        if (lane.sender.pipelined) {
+          if (lane.pending.length > 0) this.handOver(lane);
+        } else if (!lane.draining && lane.pending.length > 0) this.startDrain(lane);
       }
-      await Promise.all(busy.map((l) => l.draining));
+      const waits = busy.map((l) => l.draining);
+      await Promise.all(waits);
+      // A pipelined lane is idle once the last request handed over (and nothing after it) is done.
+      for (const [i, lane] of busy.entries()) if (lane.sender.pipelined && lane.draining === waits[i]) lane.draining = null;
     }
   }
+}
+
+/** A produce request of entries, per topic in arrival order, and the messages per topic. */
+function requestOf(entries: readonly Entry[]): { topicMessages: TopicMessages[]; byTopic: Map<string, Message[]> } {
+  const byTopic = new Map<string, Message[]>();
+  for (const { topic, message } of entries) {
+    const list = byTopic.get(topic);
+    if (list) list.push(message);
+    else byTopic.set(topic, [message]);
+  }
+  return { topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })), byTopic };
 }
 
 function sizeOf(v: Message['key'] | Message['value']): number {

@@ -6,11 +6,12 @@ import { packBatch } from './packed-batch.js';
 
 /**
  * The main-thread side of kafka-worker.ts: `sendBatch` packs the request (values into one transferred
- * buffer), the worker's idempotent producer sends it, and the promise settles with the broker's answer.
+ * buffer) and hands it over at once, behind the ones still out; the worker batches and sends them,
+ * and the promises settle in order as Kafka acknowledges them (`pipelined`, for KafkaOutput).
  */
 export class WorkerProducer {
-  private nextId = 1;
-  private readonly pending = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
+  readonly pipelined = true;
+  private readonly pending: Array<{ resolve: () => void; reject: (err: Error) => void }> = [];
   private closed: Promise<void> | null = null;
   private dead: Error | null = null;
 
@@ -40,11 +41,10 @@ export class WorkerProducer {
   sendBatch(request: ProducerBatch): Promise<RecordMetadata[]> {
     if (this.dead) return Promise.reject(this.dead);
     if (this.closed) return Promise.reject(new AppError('SHUTDOWN', 'the Kafka worker is closed'));
-    const id = this.nextId++;
     const { batch, transfer } = packBatch(request.topicMessages ?? []);
     return new Promise<RecordMetadata[]>((resolve, reject) => {
-      this.pending.set(id, { resolve: () => resolve([]), reject });
-      this.worker.postMessage({ type: 'send', id, batch } satisfies ToWorker, transfer);
+      this.pending.push({ resolve: () => resolve([]), reject });
+      this.worker.postMessage({ type: 'send', batch } satisfies ToWorker, transfer);
     });
   }
 
@@ -64,17 +64,14 @@ export class WorkerProducer {
 
   private onMessage(m: FromWorker): void {
     if (m.type === 'sent') {
-      this.pending.get(m.id)?.resolve();
-      this.pending.delete(m.id);
+      for (const p of this.pending.splice(0, m.count)) p.resolve();
     } else if (m.type === 'failed') {
-      this.pending.get(m.id)?.reject(new AppError('KAFKA_UNAVAILABLE', `produce failed: ${m.error.name}: ${m.error.message}`, { retryable: m.error.retriable }));
-      this.pending.delete(m.id);
+      this.die(new AppError('KAFKA_UNAVAILABLE', `produce failed: ${m.error.name}: ${m.error.message}`, { retryable: m.error.retriable }));
     }
   }
 
   private die(err: Error): void {
     this.dead = err;
-    for (const p of this.pending.values()) p.reject(err);
-    this.pending.clear();
+    for (const p of this.pending.splice(0)) p.reject(err);
   }
 }

@@ -23,7 +23,8 @@ test('malformed and reshaped frames land in the DLQ with the raw text and the re
   const fake = await FakeKisServer.start({ accounts: [A], universe: 30, ticksPerSecond: 800, maxRecordsPerFrame: 3, pingIntervalMs: 500, pongTimeoutMs: 2_000 });
   cleanup.push(() => fake.close());
   const symbols = fake.listings.slice(0, 15).map((l) => l.symbol);
-  const producer = startService('producers/kis/main.js', producerEnv(fake, ns.topicNamespace, [A], { KIS_SYMBOLS: symbols.join(','), KIS_TRS: 'H0STCNT0' }));
+  // The in-thread producer here (0 worker threads); the other KIS tests run the default and two threads.
+  const producer = startService('producers/kis/main.js', producerEnv(fake, ns.topicNamespace, [A], { KIS_SYMBOLS: symbols.join(','), KIS_TRS: 'H0STCNT0', KIS_PRODUCER_THREADS: '0' }));
   cleanup.push(async () => void (await producer.stop()));
   await producer.waitForLog(/kis producer running/);
   const port = await producer.metricsPort();

@@ -98,3 +98,61 @@ test('several lanes: each partition stays on one lane and in order; a frame coun
   const latency = await registry.getSingleMetric('kis_produce_latency_seconds')?.get();
   assert.equal((latency?.values as Array<{ metricName?: string; value: number }> | undefined)?.find((v) => v.metricName === 'kis_produce_latency_seconds_count')?.value, 50);
 });
+
+test('a pipelined lane (worker thread) gets each frame at once, behind requests still out, and settles them in order', async () => {
+  const registry = new Registry();
+  const metrics = createKisMetrics(registry);
+  const requests: Array<{ values: string[]; done: boolean }> = [];
+  // Completes requests strictly in order, each 5 ms after the previous one, like the worker's producer.
+  let queue = Promise.resolve();
+  const sender = {
+    pipelined: true,
+    sendBatch: (batch: ProducerBatch) => {
+      const request = { values: batch.topicMessages?.flatMap((t) => t.messages.map((m) => String(m.value))) ?? [], done: false };
+      requests.push(request);
+      queue = queue.then(() => new Promise<void>((r) => setTimeout(r, 5))).then(() => void (request.done = true));
+      return queue.then(() => []);
+    },
+  };
+  const settled: number[] = [];
+  const out = new KafkaOutput([sender], { maxBatchBytes: 50_000, maxBatchMessages: 1000, lingerMs: 50, highWater: 1_000 }, metrics, quiet, {
+    onPressure: () => undefined,
+    onFatal: () => assert.fail('no failure expected'),
+    onFramesSettled: (n) => settled.push(n),
+  });
+  for (let frame = 0; frame < 5; frame++) {
+    out.push('ticks', { key: 'a', value: Buffer.from(`${frame}a`) });
+    out.push('raw', { key: 'H0STCNT0', value: Buffer.from(`${frame}r`) });
+    out.frameDone(Date.now());
+    assert.equal(requests.length, frame + 1, 'handed over at frameDone, without a linger or waiting for the previous request');
+  }
+  assert.equal(requests.filter((r) => r.done).length, 0);
+  assert.equal(out.pendingCount, 10);
+  await out.flush();
+  assert.deepEqual(requests.map((r) => r.values.sort()), Array.from({ length: 5 }, (_, f) => [`${f}a`, `${f}r`]));
+  assert.equal(out.pendingCount, 0);
+  assert.equal(settled.reduce((a, b) => a + b, 0), 5, 'every frame settled once');
+  const produced = await registry.getSingleMetric('kis_messages_produced_total')?.get();
+  assert.deepEqual(produced?.values.map((v) => [v.labels['topic'], v.value]).sort(), [['raw', 5], ['ticks', 5]]);
+});
+
+test('a pipelined lane that fails reports once and takes nothing more', async () => {
+  const errors: unknown[] = [];
+  let calls = 0;
+  const sender = { pipelined: true, sendBatch: async () => { calls++; throw new Error('worker: broker gone'); } };
+  const out = new KafkaOutput([sender], { maxBatchBytes: 50_000, maxBatchMessages: 1000, lingerMs: 1, highWater: 1_000 }, createKisMetrics(new Registry()), quiet, {
+    onPressure: () => undefined,
+    onFatal: (err) => errors.push(err),
+  });
+  out.push('ticks', { key: 'a', value: Buffer.from('1') });
+  out.frameDone(Date.now());
+  out.push('ticks', { key: 'a', value: Buffer.from('2') });
+  out.frameDone(Date.now());
+  await out.flush();
+  out.push('ticks', { key: 'a', value: Buffer.from('3') });
+  out.frameDone(Date.now());
+  await out.flush();
+  assert.equal(errors.length, 1);
+  assert.match(String(errors[0]), /broker gone/);
+  assert.equal(calls, 2, 'nothing handed over after the failure');
+});

@@ -2,6 +2,8 @@
  * The benchmark contract: one scenario per file under bench/scenarios/, each exporting `scenario`.
  * bench/run.ts runs them (all, or those named on the command line) and rewrites BENCHMARKS.md.
  */
+import { readFileSync } from 'node:fs';
+
 export interface BenchFigure {
   /** What was measured, e.g. "slice throughput (ticks in = rows out)". */
   name: string;
@@ -25,4 +27,26 @@ export interface BenchScenario {
 export function meetsTarget(f: BenchFigure): boolean | undefined {
   if (f.target === undefined) return undefined;
   return f.higherIsBetter === false ? f.value <= f.target : f.value >= f.target;
+}
+
+/** The machine's CPU time counters (Linux /proc/stat, all CPUs, in clock ticks). */
+export interface CpuTimes {
+  total: number;
+  steal: number;
+}
+
+export function cpuTimes(): CpuTimes {
+  // cpu  user nice system idle iowait irq softirq steal guest guest_nice
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+  const fields = line.trim().split(/\s+/).slice(1, 9).map(Number);
+  return { total: fields.reduce((a, b) => a + b, 0), steal: fields[7] ?? 0 };
+}
+
+/**
+ * Share of the CPU time between two readings that the hypervisor gave to other guests. On a shared
+ * VM this swings from a few percent to half: a figure measured under heavy steal is not comparable.
+ */
+export function stealShare(before: CpuTimes, after: CpuTimes): number {
+  const total = after.total - before.total;
+  return total > 0 ? (after.steal - before.steal) / total : 0;
 }

@@ -14,9 +14,14 @@ export interface RunningService {
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number | null>;
 }
 
-/** Starts a compiled service entry point (e.g. 'producers/simulator/main.js') as its own process. */
+/**
+ * Starts a compiled service entry point (e.g. 'producers/simulator/main.js') as its own process.
+ * SERVICE_NODE_ARGS adds Node flags to every service started (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`
+ * to profile a bench; Node refuses those in NODE_OPTIONS).
+ */
 export function startService(entry: string, env: Record<string, string>): RunningService {
-  const child = spawn(process.execPath, [join(REPO_ROOT, 'dist', entry)], {
+  const nodeArgs = (process.env['SERVICE_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+  const child = spawn(process.execPath, [...nodeArgs, join(REPO_ROOT, 'dist', entry)], {
     env: { ...process.env, METRICS_PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

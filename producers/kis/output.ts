@@ -47,9 +47,9 @@ interface Lane {
  * Batches messages into produce requests. A lane with an in-thread producer has one request in
  * flight at a time, so the idempotent producer keeps each of its partitions in order, and while a
  * request is out the next batch fills up: the batch size follows the load. A pipelined lane (a
- * worker thread running a KafkaOutput of its own) gets each frame's messages as soon as the frame is
- * read: when this thread is busy reading a backlog, the worker keeps sending instead of waiting for
- * this thread to cut its next batch. With several lanes a router assigns every partition to exactly
+ * worker thread running a KafkaOutput of its own) gets the messages of the frames read so far at the
+ * end of each callback: when this thread is busy reading a backlog, the worker keeps sending instead
+ * of waiting for this thread to cut its next batch. With several lanes a router assigns every partition to exactly
  * one lane, so order per partition holds across lanes.
  */
 export class KafkaOutput implements MessageSink {
@@ -59,6 +59,7 @@ export class KafkaOutput implements MessageSink {
   private pendingTotal = 0;
   private pausedValue = false;
   private failure: unknown = null;
+  private handOverQueued = false;
 
   constructor(
     senders: readonly Sender[],
@@ -102,9 +103,23 @@ export class KafkaOutput implements MessageSink {
     this.frames.push({ ends: this.lanes.map((l) => l.pushed), receivedMs });
     for (const lane of this.lanes) {
       if (lane.pending.length === 0) continue;
-      if (lane.sender.pipelined) this.handOver(lane);
+      if (lane.sender.pipelined) this.queueHandOver();
       else this.schedule(lane);
     }
+  }
+
+  /**
+   * Hands the pipelined lanes' messages over once the current callback is done: the WebSocket emits
+   * every frame of a socket read in one go, so they travel to the worker in one message (a message
+   * per one-record frame cost more than the frame itself).
+   */
+  private queueHandOver(): void {
+    if (this.handOverQueued) return;
+    this.handOverQueued = true;
+    queueMicrotask(() => {
+      this.handOverQueued = false;
+      for (const lane of this.lanes) if (lane.sender.pipelined && lane.pending.length > 0) this.handOver(lane);
+    });
   }
 
   /** Sends all of a pipelined lane's pending messages now, behind the requests already out. */

@@ -70,6 +70,8 @@ export function packBatch(topicMessages: readonly TopicMessages[]): { batch: Pac
 }
 
 function stringHeaders(h: IHeaders): Record<string, string> {
+  // The producer's own headers are strings already: send the object as it is.
+  if (Object.values(h).every((v) => typeof v === 'string')) return h as Record<string, string>;
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(h)) {
     if (v === undefined) continue;

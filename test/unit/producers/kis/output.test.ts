@@ -99,7 +99,7 @@ test('several lanes: each partition stays on one lane and in order; a frame coun
   assert.equal((latency?.values as Array<{ metricName?: string; value: number }> | undefined)?.find((v) => v.metricName === 'kis_produce_latency_seconds_count')?.value, 50);
 });
 
-test('a pipelined lane (worker thread) gets each frame at once, behind requests still out, and settles them in order', async () => {
+test('a pipelined lane (worker thread) gets the frames of each callback at once, behind requests still out, and settles them in order', async () => {
   const registry = new Registry();
   const metrics = createKisMetrics(registry);
   const requests: Array<{ values: string[]; done: boolean }> = [];
@@ -120,34 +120,48 @@ test('a pipelined lane (worker thread) gets each frame at once, behind requests 
     onFatal: () => assert.fail('no failure expected'),
     onFramesSettled: (n) => settled.push(n),
   });
-  for (let frame = 0; frame < 5; frame++) {
-    out.push('ticks', { key: 'a', value: Buffer.from(`${frame}a`) });
-    out.push('raw', { key: 'H0STCNT0', value: Buffer.from(`${frame}r`) });
-    out.frameDone(Date.now());
-    assert.equal(requests.length, frame + 1, 'handed over at frameDone, without a linger or waiting for the previous request');
+  // Each "callback" reads two frames; the lane gets them together once the callback is done.
+  for (let callback = 0; callback < 5; callback++) {
+    for (const frame of [2 * callback, 2 * callback + 1]) {
+      out.push('ticks', { key: 'a', value: Buffer.from(`${frame}a`) });
+      out.push('raw', { key: 'H0STCNT0', value: Buffer.from(`${frame}r`) });
+      out.frameDone(Date.now());
+    }
+    assert.equal(requests.length, callback, 'not within the callback');
+    await Promise.resolve();
+    assert.equal(requests.length, callback + 1, 'handed over when the callback is done, without a linger or waiting for the previous request');
   }
   assert.equal(requests.filter((r) => r.done).length, 0);
-  assert.equal(out.pendingCount, 10);
+  assert.equal(out.pendingCount, 20);
   await out.flush();
-  assert.deepEqual(requests.map((r) => r.values.sort()), Array.from({ length: 5 }, (_, f) => [`${f}a`, `${f}r`]));
+  assert.deepEqual(requests.map((r) => r.values.sort()), Array.from({ length: 5 }, (_, c) => [`${2 * c}a`, `${2 * c}r`, `${2 * c + 1}a`, `${2 * c + 1}r`]));
   assert.equal(out.pendingCount, 0);
-  assert.equal(settled.reduce((a, b) => a + b, 0), 5, 'every frame settled once');
+  assert.equal(settled.reduce((a, b) => a + b, 0), 10, 'every frame settled once');
   const produced = await registry.getSingleMetric('kis_messages_produced_total')?.get();
-  assert.deepEqual(produced?.values.map((v) => [v.labels['topic'], v.value]).sort(), [['raw', 5], ['ticks', 5]]);
+  assert.deepEqual(produced?.values.map((v) => [v.labels['topic'], v.value]).sort(), [['raw', 10], ['ticks', 10]]);
 });
 
 test('a pipelined lane that fails reports once and takes nothing more', async () => {
   const errors: unknown[] = [];
   let calls = 0;
-  const sender = { pipelined: true, sendBatch: async () => { calls++; throw new Error('worker: broker gone'); } };
+  const sender = {
+    pipelined: true,
+    sendBatch: async () => {
+      calls++;
+      await new Promise((r) => setTimeout(r, 5));
+      throw new Error('worker: broker gone');
+    },
+  };
   const out = new KafkaOutput([sender], { maxBatchBytes: 50_000, maxBatchMessages: 1000, lingerMs: 1, highWater: 1_000 }, createKisMetrics(new Registry()), quiet, {
     onPressure: () => undefined,
     onFatal: (err) => errors.push(err),
   });
   out.push('ticks', { key: 'a', value: Buffer.from('1') });
   out.frameDone(Date.now());
+  await Promise.resolve();
   out.push('ticks', { key: 'a', value: Buffer.from('2') });
   out.frameDone(Date.now());
+  await Promise.resolve();
   await out.flush();
   out.push('ticks', { key: 'a', value: Buffer.from('3') });
   out.frameDone(Date.now());

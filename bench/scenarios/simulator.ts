@@ -5,42 +5,24 @@
  * books four times the bytes); (3) as fast as Kafka takes it (SIM_SPEED=0), trades only, for the
  * headroom. Counts are the simulator's own (records acknowledged by Kafka).
  */
-import { metricValue } from '../../test/helpers/metrics.js';
 import { sliceEnv } from '../../test/helpers/pipeline.js';
 import { startService } from '../../test/helpers/service-process.js';
 import { cpuTimes, stealShare, type BenchFigure, type BenchScenario } from '../harness.js';
+import { followSimulator, type SimulatorRun } from '../simulator-run.js';
 
 const SYMBOLS = 2_880;
 const RATE = 50_000;
 const SECONDS = 30;
 
-interface Run {
-  ticks: number;
-  books: number;
-  seconds: number;
-  maxLag: number;
+interface Run extends SimulatorRun {
   cpuCores: number;
   steal: number;
 }
 
 async function runSimulator(env: Record<string, string>): Promise<Run> {
-  const sim = startService('producers/simulator/main.js', env);
   const before = cpuTimes();
-  let maxLag = 0;
-  let cpuSeconds = 0;
-  let books = 0;
-  while (sim.child.exitCode === null) {
-    await new Promise((r) => setTimeout(r, 1000));
-    maxLag = Math.max(maxLag, await metricValue(sim, 'simulator_lag_seconds').catch(() => 0));
-    cpuSeconds = await metricValue(sim, 'process_cpu_seconds_total').catch(() => cpuSeconds);
-    books = await metricValue(sim, 'simulator_records_produced_total', { topic: `${env['TOPIC_NAMESPACE']}market.orderbook.v1` }).catch(() => books);
-  }
-  if ((await sim.exited) !== 0) throw new Error(`simulator failed:\n${sim.output().slice(-2000)}`);
-  const ticks = Number(/"ticks":(\d+)/.exec(sim.output())?.[1] ?? NaN);
-  // The simulator's own clock: from its first step to its last, start-up excluded.
-  const logTime = (msg: string) => Date.parse(new RegExp(`"time":"([^"]+)"[^\\n]*"msg":"${msg}"`).exec(sim.output())?.[1] ?? '');
-  const seconds = (logTime('simulation finished') - logTime('simulating')) / 1000;
-  return { ticks, books, seconds, maxLag, cpuCores: cpuSeconds / seconds, steal: stealShare(before, cpuTimes()) };
+  const run = await followSimulator(startService('producers/simulator/main.js', env), `${env['TOPIC_NAMESPACE']}market.orderbook.v1`);
+  return { ...run, cpuCores: run.cpuSeconds / run.seconds, steal: stealShare(before, cpuTimes()) };
 }
 
 export const scenario: BenchScenario = {

@@ -4,6 +4,7 @@ import { questdbQuery } from '../../test/helpers/questdb.js';
 import { startService, type RunningService } from '../../test/helpers/service-process.js';
 import { waitFor } from '../../test/helpers/wait.js';
 import { cpuTimes, stealShare, type BenchFigure, type BenchScenario } from '../harness.js';
+import { followSimulator } from '../simulator-run.js';
 
 const RATE = 10_000;
 const SECONDS = 60;
@@ -37,19 +38,8 @@ export const scenario: BenchScenario = {
       services.push(sim);
       const t0 = Date.now();
       const cpuAtStart = cpuTimes();
-      let maxLag = 0;
-      let simCpuSeconds = 0;
-      while (sim.child.exitCode === null) {
-        await new Promise((r) => setTimeout(r, 1000));
-        maxLag = Math.max(maxLag, await metricValue(sim, 'simulator_lag_seconds').catch(() => 0));
-        simCpuSeconds = await metricValue(sim, 'process_cpu_seconds_total').catch(() => simCpuSeconds);
-      }
+      const { ticks: produced, seconds: simSeconds, maxLag, cpuSeconds: simCpuSeconds } = await followSimulator(sim);
       const produceSeconds = (Date.now() - t0) / 1000;
-      if ((await sim.exited) !== 0) throw new Error(`simulator failed:\n${sim.output().slice(-2000)}`);
-      const produced = Number(/"ticks":(\d+)/.exec(sim.output())?.[1] ?? NaN);
-      // The simulator's own clock: from its first step to its last, start-up excluded.
-      const logTime = (msg: string) => Date.parse(new RegExp(`"time":"([^"]+)"[^\\n]*"msg":"${msg}"`).exec(sim.output())?.[1] ?? '');
-      const simSeconds = (logTime('simulation finished') - logTime('simulating')) / 1000;
       const tEnd = Date.now();
 
       const ticksTable = `${ns.tablePrefix}ticks`;

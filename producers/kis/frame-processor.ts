@@ -36,18 +36,15 @@ export interface FrameProcessorDeps {
  */
 export class FrameProcessor {
   private readonly bookSequences = new Map<string, number>();
-  /** The frame and record counters of each TR, bound once: a label look-up per frame is not free. */
-  private readonly counters = new Map<string, { frames: { inc(n?: number): void }; records: { inc(n?: number): void } }>();
 
   constructor(private readonly d: FrameProcessorDeps) {}
 
   handle(text: string, receivedMicros: number, cipherFor: (trId: string) => KisCipher | undefined, session: number): void {
     const trId = peekTrId(text);
     const headers: IHeaders = { [RAW_RECEIVED_HEADER]: String(receivedMicros), [RAW_SESSION_HEADER]: String(session) };
-    const { sink, topics } = this.d;
+    const { sink, topics, metrics } = this.d;
     sink.push(topics.raw, { key: trId, value: Buffer.from(text, 'utf8'), headers });
-    const counters = this.countersOf(trId);
-    counters.frames.inc();
+    metrics.frames.inc({ tr_id: trLabel(trId) });
     const receivedMs = receivedMicros / MICROS_PER_MS;
 
     let frame;
@@ -75,7 +72,7 @@ export class FrameProcessor {
         this.dead(text, trId, toAppError(err, 'DECODE_FAILED'), headers, session, i);
       }
     }
-    if (good > 0) counters.records.inc(good);
+    if (good > 0) metrics.records.inc({ tr_id: trLabel(trId) }, good);
     sink.frameDone(receivedMs);
   }
 
@@ -86,17 +83,6 @@ export class FrameProcessor {
     this.d.sink.push(this.d.topics.raw, { key: trId, value: Buffer.from(text, 'utf8'), headers });
     this.dead(text, trId, err, headers, session);
     this.d.sink.frameDone(receivedMicros / MICROS_PER_MS);
-  }
-
-  private countersOf(trId: string): { frames: { inc(n?: number): void }; records: { inc(n?: number): void } } {
-    let c = this.counters.get(trId);
-    if (!c) {
-      const label = { tr_id: trLabel(trId) };
-      c = { frames: this.d.metrics.frames.labels(label), records: this.d.metrics.records.labels(label) };
-      // Unknown TR ids share one label ('other'); only keep a handful of bound pairs.
-      if (this.counters.size < 64) this.counters.set(trId, c);
-    }
-    return c;
   }
 
   private nextBookSequence(symbol: string): number {

@@ -49,8 +49,8 @@ interface Lane {
  * request is out the next batch fills up: the batch size follows the load. A pipelined lane (a
  * worker thread running a KafkaOutput of its own) gets the messages of the frames read so far at the
  * end of each callback: when this thread is busy reading a backlog, the worker keeps sending instead
- * of waiting for this thread to cut its next batch. With several lanes a router assigns every partition to exactly
- * one lane, so order per partition holds across lanes.
+ * of waiting for this thread to cut its next batch. With several lanes a router assigns every
+ * partition to exactly one lane, so order per partition holds across lanes.
  */
 export class KafkaOutput implements MessageSink {
   private readonly lanes: Lane[];

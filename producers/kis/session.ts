@@ -409,26 +409,19 @@ export class KisSession {
     if (!ws || ws.readyState !== WebSocket.OPEN || this.stateValue !== 'open' || this.renewing || !this.approval) return;
     const now = Date.now();
     let nextRetry = Infinity;
-    for (const key of this.confirmed) {
-      if (this.desired.has(key) || this.inflight.has(key)) continue;
+    /** Whether a request for `key` may go now: not in flight, and not waiting for a retry. */
+    const due = (key: string): boolean => {
+      if (this.inflight.has(key)) return false;
       const at = this.retryAt.get(key) ?? 0;
       if (at > now) {
         nextRetry = Math.min(nextRetry, at);
-        continue;
+        return false;
       }
       this.retryAt.delete(key);
-      this.send(ws, 'unsubscribe', key, keyToRegistration(key));
-    }
-    for (const [key, reg] of this.desired) {
-      if (this.confirmed.has(key) || this.inflight.has(key)) continue;
-      const at = this.retryAt.get(key) ?? 0;
-      if (at > now) {
-        nextRetry = Math.min(nextRetry, at);
-        continue;
-      }
-      this.retryAt.delete(key);
-      this.send(ws, 'subscribe', key, reg);
-    }
+      return true;
+    };
+    for (const key of this.confirmed) if (!this.desired.has(key) && due(key)) this.send(ws, 'unsubscribe', key, keyToRegistration(key));
+    for (const [key, reg] of this.desired) if (!this.confirmed.has(key) && due(key)) this.send(ws, 'subscribe', key, reg);
     if (nextRetry < Infinity && !this.reconcileTimer) {
       this.reconcileTimer = setTimeout(() => {
         this.reconcileTimer = null;

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { afterEach } from 'node:test';
 import { REPO_ROOT } from './stack.js';
 
 export interface RunningService {
@@ -13,6 +14,22 @@ export interface RunningService {
   exited: Promise<number | null>;
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number | null>;
 }
+
+/** Services started by the test now running; its failure prints their last log lines. */
+const startedInTest: Array<{ entry: string; pid: number | undefined; output: () => string }> = [];
+const LOG_TAIL_LINES = 40;
+
+// Every integration test imports this module, so the hook is registered for every test file: a
+// failing test shows what the services it started were saying, not just which wait timed out.
+afterEach((t) => {
+  const started = startedInTest.splice(0);
+  // `passed` is in Node 20.20's TestContext but not yet in @types/node 20.
+  if ((t as { passed?: boolean }).passed !== false) return;
+  for (const s of started) {
+    const tail = s.output().trimEnd().split('\n').slice(-LOG_TAIL_LINES).join('\n');
+    process.stderr.write(`\n---- last ${LOG_TAIL_LINES} log lines of ${s.entry} (pid ${s.pid}) ----\n${tail}\n---- end of ${s.entry} ----\n`);
+  }
+});
 
 /**
  * Starts a compiled service entry point (e.g. 'producers/simulator/main.js') as its own process.
@@ -29,6 +46,7 @@ export function startService(entry: string, env: Record<string, string>): Runnin
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  startedInTest.push({ entry, pid: child.pid, output: () => out });
 
   const waitForLog = async (pattern: RegExp, timeoutMs = 30_000): Promise<string> => {
     const deadline = Date.now() + timeoutMs;

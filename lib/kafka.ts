@@ -3,6 +3,7 @@ import type { Logger } from './logger.js';
 import type { TopicSpec } from './topics.js';
 import { defineConfig } from './config.js';
 import { cachedDefaultPartitioner } from './partitioner.js';
+import { KafkaLogLevels } from './kafka-log.js';
 
 export const kafkaConfigSpec = defineConfig({
   brokers: { env: 'KAFKA_BROKERS', type: 'list', default: ['127.0.0.1:9092'], minItems: 1, itemPattern: /^[^\s:]+:\d+$/, doc: 'Kafka bootstrap servers, host:port, comma separated' },
@@ -15,28 +16,25 @@ export const consumerConfigSpec = defineConfig({
   sessionTimeoutMs: { env: 'CONSUMER_SESSION_TIMEOUT_MS', type: 'int', default: 10_000, min: 6_000, max: 300_000, doc: 'how long the group waits for a silent (e.g. killed) member before its partitions move' },
 });
 
-const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
-  [logLevel.ERROR]: 'error',
-  [logLevel.WARN]: 'warn',
-  [logLevel.INFO]: 'info',
-  [logLevel.DEBUG]: 'debug',
-};
-
 // We use kafkajs's default (murmur2, Java-compatible) partitioner on purpose; silence its v2 notice.
 process.env['KAFKAJS_NO_PARTITIONER_WARNING'] ??= '1';
 
-/** kafkajs client whose own logs go through our pino logger (WARN and above by default). */
+/**
+ * kafkajs client whose own logs go through our pino logger (WARN and above by default), with the
+ * conditions kafkajs retries by itself (broker away, coordinator moving) downgraded: see KafkaLogLevels.
+ */
 export function createKafka(
   opts: { brokers: readonly string[]; clientId: string; logger: Logger } & Omit<Partial<KafkaConfig>, 'brokers'>,
 ): Kafka {
   const { brokers, clientId, logger, ...rest } = opts;
   const kafkaLogger = logger.child({ component: 'kafkajs' });
+  const levels = new KafkaLogLevels();
   return new Kafka({
     brokers: [...brokers],
     clientId,
     logLevel: logLevel.WARN,
     logCreator: () => (entry: LogEntry) => {
-      const level = LEVELS[entry.level] ?? 'info';
+      const level = levels.levelOf(entry);
       const { message, ...extra } = entry.log;
       kafkaLogger[level]({ kafkajs: entry.namespace, ...extra }, message);
     },

@@ -1,0 +1,49 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { logLevel } from 'kafkajs';
+import { KafkaLogLevels } from '../../../lib/kafka-log.js';
+
+const line = (level: logLevel, namespace: string, message: string, extra: Record<string, unknown> = {}) => ({
+  level,
+  namespace,
+  log: { timestamp: '', logger: 'kafkajs', message, ...extra },
+});
+
+// The lines below are kafkajs 2.2.4's own wording, as a normal start and a broker restart write them.
+test('retried broker answers and a broker being away become one warning, not an error per attempt', () => {
+  let now = 0;
+  const levels = new KafkaLogLevels(60_000, () => now);
+  const coordinator = line(logLevel.ERROR, 'Connection', 'Response GroupCoordinator(key: 10, version: 2)', { error: 'The group coordinator is not available', correlationId: 1 });
+  assert.equal(levels.levelOf(coordinator), 'warn');
+  assert.equal(levels.levelOf({ ...coordinator, log: { ...coordinator.log, correlationId: 2 } }), 'debug', 'the same condition again within the quiet window');
+  now = 61_000;
+  assert.equal(levels.levelOf(coordinator), 'warn', 'a new incident warns again');
+
+  for (const transient of [
+    line(logLevel.ERROR, 'Connection', 'Response AddOffsetsToTxn(key: 25, version: 1)', { error: 'The producer attempted to update a transaction while another concurrent operation on the same transaction was ongoing' }),
+    line(logLevel.ERROR, 'Connection', 'Response FindCoordinator(key: 10, version: 2)', { error: 'This is not the correct coordinator for this group' }),
+    line(logLevel.ERROR, 'Connection', 'Connection error: connect ECONNREFUSED 127.0.0.1:9092', { broker: '127.0.0.1:9092' }),
+    line(logLevel.ERROR, 'BrokerPool', 'Failed to connect to seed broker, trying another broker from the list: Connection error: connect ECONNREFUSED 127.0.0.1:9092'),
+    line(logLevel.ERROR, 'Consumer', 'Crash: KafkaJSNumberOfRetriesExceeded: Connection error: connect ECONNREFUSED 127.0.0.1:9092', { groupId: 'g' }),
+    line(logLevel.ERROR, 'Consumer', 'Crash: KafkaJSConnectionClosedError: Closed connection', { groupId: 'g' }),
+    line(logLevel.ERROR, 'Consumer', 'Restarting the consumer in 300ms', { groupId: 'g' }),
+    line(logLevel.ERROR, 'Producer', 'Failed to send messages: This server is not the leader for that topic-partition'),
+  ]) {
+    assert.equal(new KafkaLogLevels().levelOf(transient), 'warn', transient.log.message);
+  }
+});
+
+test('what kafkajs does not retry stays an error, and other levels keep theirs', () => {
+  const levels = new KafkaLogLevels();
+  for (const needsAPerson of [
+    line(logLevel.ERROR, 'Connection', 'Response Produce(key: 0, version: 7)', { error: 'The request included message batch larger than the configured segment size on the server' }),
+    line(logLevel.ERROR, 'Consumer', 'Crash: KafkaJSNumberOfRetriesExceeded: Cannot read properties of undefined', { groupId: 'g' }),
+    line(logLevel.ERROR, 'Consumer', 'Crash: KafkaJSProtocolError: Not authorized to access group', { groupId: 'g' }),
+    line(logLevel.ERROR, 'ConsumerGroup', 'Offset out of range, resetting to default offset'),
+  ]) {
+    assert.equal(levels.levelOf(needsAPerson), 'error', needsAPerson.log.message);
+    assert.equal(levels.levelOf(needsAPerson), 'error', 'never rate limited');
+  }
+  assert.equal(levels.levelOf(line(logLevel.WARN, 'Runner', 'The group is rebalancing, re-joining')), 'warn');
+  assert.equal(levels.levelOf(line(logLevel.INFO, 'Consumer', 'Starting')), 'info');
+});

@@ -60,7 +60,20 @@ secs_since() {
 is_root() { [[ $(id -u) -eq 0 ]]; }
 
 svc_dir() { echo "$STACK_HOME/$1"; }
-svc_log() { echo "$STACK_HOME/$1/$1.log"; }
+svc_log() { if [[ $1 == postgres ]]; then echo "$(pg_home)/postgres.log"; else echo "$STACK_HOME/$1/$1.log"; fi; }
+
+# Where the Postgres cluster lives (data, socket, log). Postgres refuses to run as root, so as root it
+# runs as the postgres OS user, which must be able to enter every parent folder of its files. A clone
+# in a folder closed to other users (root's home is 0700, the most common place there is) keeps its
+# cluster under /var/lib/kmarket/<hash of the state dir> instead: the same place on every run, so the
+# data survives restarts, and `reset` removes it with the rest.
+pg_home() {
+  local home="$STACK_HOME/postgres"
+  if is_root && id postgres >/dev/null 2>&1 && ! runuser -u postgres -- test -x "$STACK_HOME" 2>/dev/null; then
+    home="/var/lib/kmarket/$(printf '%s' "$STACK_HOME" | sha256sum | cut -c1-16)/postgres"
+  fi
+  echo "$home"
+}
 svc_pidfile() { echo "$STACK_HOME/$1/$1.pid"; }
 
 svc_addr() {
@@ -127,20 +140,21 @@ launch() {
 # The pid in a server's pid file if that process is alive and is ours (its command line or working
 # directory mentions the state dir), else nothing.
 our_pid() {
-  local name=$1 pidfile pid
+  local name=$1 pidfile pid mark=$STACK_HOME
   pidfile="$(svc_pidfile "$name")"
   if [[ $name == postgres ]]; then
     # postgres writes its own pid file; ours mirrors its first line.
-    [[ -f $STACK_HOME/postgres/data/postmaster.pid ]] || return 0
-    pid="$(head -n1 "$STACK_HOME/postgres/data/postmaster.pid" 2>/dev/null || true)"
+    mark="$(pg_home)"
+    [[ -f $mark/data/postmaster.pid ]] || return 0
+    pid="$(head -n1 "$mark/data/postmaster.pid" 2>/dev/null || true)"
   else
     [[ -f $pidfile ]] || return 0
     pid="$(<"$pidfile")"
   fi
   [[ $pid =~ ^[0-9]+$ ]] || return 0
   alive "$pid" || return 0
-  if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$STACK_HOME" \
-     || [[ $(readlink "/proc/$pid/cwd" 2>/dev/null) == "$STACK_HOME"* ]]; then
+  if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$mark" \
+     || [[ $(readlink "/proc/$pid/cwd" 2>/dev/null) == "$mark"* ]]; then
     echo "$pid"
   fi
 }
@@ -346,12 +360,14 @@ urlencode() {
 
 # ---- start functions (each sets STARTED_PID) ----------------------------------------------------
 start_postgres() {
-  local dir="$STACK_HOME/postgres" data="$STACK_HOME/postgres/data" sock="$STACK_HOME/postgres/run"
+  local dir; dir="$(pg_home)"
+  local data="$dir/data" sock="$dir/run"
   local bin; bin="$(pg_bin)"
   local log; log="$(svc_log postgres)"
   mkdir -p "$dir"
   if is_root; then
     id postgres >/dev/null 2>&1 || die "postgres OS user missing (install the postgresql package)"
+    [[ $dir == "$STACK_HOME/postgres" ]] || say "postgres    the postgres OS user cannot enter $STACK_HOME; its cluster lives in $dir"
     runuser -u postgres -- test -x "$dir" \
       || die "the postgres OS user cannot reach $dir: every parent directory needs o+x (or set KMARKET_STACK_HOME elsewhere)"
     install -d -o postgres -g postgres -m 0700 "$data"
@@ -498,7 +514,7 @@ stop_service() {
     return 0
   fi
   if [[ $name == postgres ]]; then
-    as_pg "$(pg_bin)/pg_ctl" -D "$STACK_HOME/postgres/data" -m fast -w -t 15 stop >/dev/null 2>&1 \
+    as_pg "$(pg_bin)/pg_ctl" -D "$(pg_home)/data" -m fast -w -t 15 stop >/dev/null 2>&1 \
       || stop_pid postgres "$pid"
     rm -f "$(svc_pidfile postgres)"
   else
@@ -626,6 +642,8 @@ cmd_reset() {
   local s
   # Only what this script creates: never rm -rf an arbitrary KMARKET_STACK_HOME.
   for s in "${ALL_SERVICES[@]}"; do rm -rf "${STACK_HOME:?}/$s"; done
+  local pg; pg="$(pg_home)"
+  [[ $pg == /var/lib/kmarket/* ]] && rm -rf "$(dirname "$pg")"
   rm -f "$STACK_HOME/apt.log"
   say "reset: removed state under $STACK_HOME"
 }

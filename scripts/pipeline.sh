@@ -2,14 +2,15 @@
 # The whole pipeline on the native stack: `npm run pipeline` (= up), `npm run pipeline -- down|status|logs <svc>`.
 # Starts Kafka, the registry, QuestDB, Postgres and Prometheus (stack/stack.sh), then the services,
 # each as its own process: the market simulator (or the KIS producer when KIS_APP_KEYS is set),
-# the 1-second candle processor and the QuestDB sink. Services keep running in the background.
+# the 1-second candle processor and the QuestDB sink. Services keep running in the background, each
+# under a supervisor that restarts it when it exits unexpectedly (see supervise below).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
 STATE="${KMARKET_STACK_HOME:-$REPO/.stack}/services"
 mkdir -p "$STATE"
 
-# name:entry:metrics port (the ports Prometheus scrapes, see stack/prometheus)
+# name:entry:metrics port (the supervisor lists each running one for Prometheus, see write_target)
 SERVICES=(
   "candle-processor:stream-processors/candles/main.js:9466"
   "questdb-sink:sinks/questdb/main.js:9467"
@@ -20,7 +21,54 @@ else
   SERVICES=("simulator:producers/simulator/main.js:9464" "${SERVICES[@]}")
 fi
 
+STACK_HOME_DIR="${KMARKET_STACK_HOME:-$REPO/.stack}"
+# Prometheus (stack/prometheus/prometheus.yml.tmpl) scrapes what is listed here, one file per running
+# service, so a healthy pipeline shows every target up and nothing else.
+TARGETS="$STACK_HOME_DIR/prometheus/targets"
+RESTART_MAX_BACKOFF_S="${PIPELINE_RESTART_MAX_BACKOFF_S:-60}"
+EX_CONFIG=78 # a configuration error: restarting cannot help
+
 alive() { [ -f "$STATE/$1.pid" ] && kill -0 "$(cat "$STATE/$1.pid")" 2>/dev/null; }
+say() { printf '%s pipeline: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >>"$STATE/$1.log"; }
+
+write_target() {
+  mkdir -p "$TARGETS"
+  printf '[{"targets":["127.0.0.1:%s"],"labels":{"service":"%s"}}]\n' "$3" "$1" >"$TARGETS/$1.json.tmp"
+  mv -f "$TARGETS/$1.json.tmp" "$TARGETS/$1.json"
+}
+
+# supervise <name> <entry> <port>: runs one service and restarts it when it exits unexpectedly, the way
+# systemd (Restart=on-failure) or Kubernetes would: back-off from 1 s doubling to
+# PIPELINE_RESTART_MAX_BACKOFF_S, reset once a run lasted a minute. A clean exit (0, a bounded run) or a
+# configuration error (78) is not restarted. The count is in <service>.restarts and `status`.
+supervise() {
+  local name=$1 entry=$2 port=$3 backoff=1 child="" rc started restarts=0 stopping=0
+  trap 'stopping=1; [ -n "$child" ] && kill -TERM "$child" 2>/dev/null' TERM INT
+  echo 0 >"$STATE/$name.restarts"
+  write_target "$name" "$entry" "$port"
+  while :; do
+    started=$SECONDS
+    METRICS_PORT="$port" node "dist/$entry" >>"$STATE/$name.log" 2>&1 &
+    child=$!
+    # `wait` returns early when the trap runs; wait again until the service has really ended.
+    while :; do
+      rc=0; wait "$child" || rc=$?
+      kill -0 "$child" 2>/dev/null || break
+    done
+    child=""
+    [ "$stopping" = 1 ] && break
+    if [ "$rc" = 0 ]; then say "$name" "$name exited normally; not restarting"; break; fi
+    if [ "$rc" = "$EX_CONFIG" ]; then say "$name" "$name stopped on a configuration error (exit $EX_CONFIG); fix it and run the pipeline again"; break; fi
+    [ $((SECONDS - started)) -ge 60 ] && backoff=1
+    restarts=$((restarts + 1))
+    echo "$restarts" >"$STATE/$name.restarts"
+    say "$name" "$name exited unexpectedly (status $rc); restart $restarts in ${backoff}s"
+    sleep "$backoff" & wait $! || true
+    [ "$stopping" = 1 ] && break
+    backoff=$((backoff * 2 > RESTART_MAX_BACKOFF_S ? RESTART_MAX_BACKOFF_S : backoff * 2))
+  done
+  rm -f "$TARGETS/$name.json"
+}
 
 up() {
   bash scripts/ensure-deps.sh
@@ -32,25 +80,28 @@ up() {
   for spec in "${SERVICES[@]}"; do
     IFS=: read -r name entry port <<<"$spec"
     if alive "$name"; then
-      echo "$name already running (pid $(cat "$STATE/$name.pid"))"
+      echo "$name already running (supervisor pid $(cat "$STATE/$name.pid"))"
       continue
     fi
-    METRICS_PORT="$port" nohup node "dist/$entry" >"$STATE/$name.log" 2>&1 &
+    : >"$STATE/$name.log"
+    setsid nohup bash scripts/pipeline.sh supervise "$name" "$entry" "$port" </dev/null >/dev/null 2>&1 &
     echo $! >"$STATE/$name.pid"
-    echo "$name started (pid $!, metrics http://127.0.0.1:$port/metrics, log $STATE/$name.log)"
+    echo "$name started (metrics http://127.0.0.1:$port/metrics, log $STATE/$name.log)"
   done
   for spec in "${SERVICES[@]}"; do
     IFS=: read -r name _ port <<<"$spec"
     for _ in $(seq 1 60); do
       curl -sf --max-time 1 "http://127.0.0.1:$port/health" >/dev/null && break
-      if ! alive "$name"; then echo "$name exited; last lines of its log:"; tail -n 30 "$STATE/$name.log"; exit 1; fi
+      if [ "$(cat "$STATE/$name.restarts" 2>/dev/null || echo 0)" != 0 ] || ! alive "$name"; then
+        echo "$name exited; last lines of its log:"; tail -n 30 "$STATE/$name.log"; exit 1
+      fi
       sleep 0.5
     done
   done
   echo
   echo "Waiting for the first candles in QuestDB..."
   for _ in $(seq 1 60); do
-    n=$(curl -sf --max-time 2 "$QUESTDB_HTTP_URL/exec?query=select%20count()%20from%20candles_1s%20where%20is_final" | sed -n 's/.*"dataset":\[\[\([0-9]*\)\]\].*/\1/p' || true)
+    n=$(curl -sf --max-time 2 "$QUESTDB_HTTP_URL/exec?query=select%20count()%20from%20${QUESTDB_TABLE_PREFIX:-}candles_1s%20where%20is_final" | sed -n 's/.*"dataset":\[\[\([0-9]*\)\]\].*/\1/p' || true)
     if [ -n "$n" ] && [ "$n" -gt 0 ]; then echo "candles_1s has $n final candles and counting."; break; fi
     sleep 1
   done
@@ -70,12 +121,13 @@ down() {
   for spec in "${SERVICES[@]}" "kis-producer:x:0" "simulator:x:0"; do
     IFS=: read -r name _ _ <<<"$spec"
     if alive "$name"; then
+      # The supervisor passes SIGTERM on to the service (a graceful stop) and does not restart it.
       kill -TERM "$(cat "$STATE/$name.pid")"
-      for _ in $(seq 1 60); do alive "$name" || break; sleep 0.5; done
-      alive "$name" && kill -KILL "$(cat "$STATE/$name.pid")"
+      for _ in $(seq 1 70); do alive "$name" || break; sleep 0.5; done
+      alive "$name" && pkill -KILL -s "$(cat "$STATE/$name.pid")"
       echo "$name stopped"
     fi
-    rm -f "$STATE/$name.pid"
+    rm -f "$STATE/$name.pid" "$TARGETS/$name.json"
   done
 }
 
@@ -83,8 +135,8 @@ status() {
   for spec in "${SERVICES[@]}"; do
     IFS=: read -r name _ port <<<"$spec"
     if alive "$name"; then
-      health=$(curl -s --max-time 1 "http://127.0.0.1:$port/health" || echo '{"status":"?"}')
-      printf '%-18s running  pid %-8s %s\n' "$name" "$(cat "$STATE/$name.pid")" "$health"
+      health=$(curl -s --max-time 1 "http://127.0.0.1:$port/health" || echo '{"status":"starting or restarting"}')
+      printf '%-18s running  restarts %-3s %s\n' "$name" "$(cat "$STATE/$name.restarts" 2>/dev/null || echo 0)" "$health"
     else
       printf '%-18s stopped\n' "$name"
     fi
@@ -93,6 +145,7 @@ status() {
 
 case "${1:-up}" in
   up) up ;;
+  supervise) shift; supervise "$@" ;;
   down) down ;;
   status) status ;;
   logs) tail -n "${3:-100}" "$STATE/${2:?usage: pipeline logs <service>}.log" ;;

@@ -113,7 +113,7 @@ http_ok() { curl -sf -o /dev/null --max-time 2 "$1" 2>/dev/null; }
 
 # render <template> <output>: replaces ${NAME} for the variables listed in TEMPLATE_VARS.
 TEMPLATE_VARS=(KAFKA_PORT KAFKA_CONTROLLER_PORT KAFKA_DATA_DIR REGISTRY_PORT REGISTRY_MANAGEMENT_PORT
-               QUESTDB_MIN_HTTP_PORT)
+               QUESTDB_MIN_HTTP_PORT PROMETHEUS_TARGETS_DIR)
 render() {
   local content v
   content="$(<"$1")"
@@ -478,7 +478,8 @@ start_registry() {
 
 start_prometheus() {
   local dir="$STACK_HOME/prometheus"
-  mkdir -p "$dir/data"
+  PROMETHEUS_TARGETS_DIR="$dir/targets"   # written by scripts/pipeline.sh
+  mkdir -p "$dir/data" "$PROMETHEUS_TARGETS_DIR"
   render "$STACK_DIR/prometheus/prometheus.yml.tmpl" "$dir/prometheus.yml"
   if ! promtool check config "$dir/prometheus.yml" >"$dir/promtool.log" 2>&1; then
     cat "$dir/promtool.log" >&2; die "prometheus config invalid: $dir/prometheus.yml"

@@ -2,6 +2,7 @@ import { Kafka, logLevel, type Admin, type KafkaConfig, type LogEntry, type Prod
 import type { Logger } from './logger.js';
 import type { TopicSpec } from './topics.js';
 import { defineConfig } from './config.js';
+import { AppError } from './errors.js';
 import { cachedDefaultPartitioner } from './partitioner.js';
 import { KafkaLogLevels } from './kafka-log.js';
 
@@ -10,7 +11,31 @@ export const kafkaConfigSpec = defineConfig({
   clientId: { env: 'KAFKA_CLIENT_ID', type: 'optional-string', doc: 'Kafka client id (defaults to the service name)' },
   topicNamespace: { env: 'TOPIC_NAMESPACE', type: 'string', default: '', pattern: /^[A-Za-z0-9._-]*$/, doc: 'prefix for every topic name (tests use a fresh one each)' },
   topicPartitions: { env: 'TOPIC_PARTITIONS', type: 'int', default: 6, min: 1, max: 1000, doc: 'partitions for topics this service creates' },
+  maxOutageMs: { env: 'KAFKA_MAX_OUTAGE_MS', type: 'int', default: 180_000, min: 10_000, doc: 'how long an unreachable Kafka is retried before a service gives up (the Java producer holds records 120 s by default)' },
 });
+
+/** Longest back-off between two attempts: a broker that is back is noticed within this. */
+const MAX_RETRY_TIME_MS = 5_000;
+const INITIAL_RETRY_TIME_MS = 300;
+const RETRY_FACTOR = 0.2; // kafkajs's default jitter: each wait is ±20 % of the nominal one
+
+/**
+ * kafkajs retry settings that keep retrying for at least `outageMs`. kafkajs's default (5 retries,
+ * about 11 s) made the simulator and the candle processor exit during a ten-second broker restart:
+ * the idempotent producer retries a send forever, but the reconnect inside each attempt gives up
+ * after the client's retries with a non-retriable error. Counted with the shortest wait jitter allows.
+ */
+export function retryCovering(outageMs: number): { initialRetryTime: number; maxRetryTime: number; retries: number; factor: number; multiplier: number } {
+  let wait = INITIAL_RETRY_TIME_MS * (1 - RETRY_FACTOR);
+  let total = 0;
+  let retries = 0;
+  while (total < outageMs) {
+    total += wait;
+    retries++;
+    wait = Math.min(wait * (1 - RETRY_FACTOR) * 2, MAX_RETRY_TIME_MS);
+  }
+  return { initialRetryTime: INITIAL_RETRY_TIME_MS, maxRetryTime: MAX_RETRY_TIME_MS, retries, factor: RETRY_FACTOR, multiplier: 2 };
+}
 
 export const consumerConfigSpec = defineConfig({
   sessionTimeoutMs: { env: 'CONSUMER_SESSION_TIMEOUT_MS', type: 'int', default: 10_000, min: 6_000, max: 300_000, doc: 'how long the group waits for a silent (e.g. killed) member before its partitions move' },
@@ -24,15 +49,16 @@ process.env['KAFKAJS_NO_PARTITIONER_WARNING'] ??= '1';
  * conditions kafkajs retries by itself (broker away, coordinator moving) downgraded: see KafkaLogLevels.
  */
 export function createKafka(
-  opts: { brokers: readonly string[]; clientId: string; logger: Logger } & Omit<Partial<KafkaConfig>, 'brokers'>,
+  opts: { brokers: readonly string[]; clientId: string; logger: Logger; maxOutageMs?: number } & Omit<Partial<KafkaConfig>, 'brokers'>,
 ): Kafka {
-  const { brokers, clientId, logger, ...rest } = opts;
+  const { brokers, clientId, logger, maxOutageMs = kafkaConfigSpec.maxOutageMs.default, ...rest } = opts;
   const kafkaLogger = logger.child({ component: 'kafkajs' });
   const levels = new KafkaLogLevels();
   return new Kafka({
     brokers: [...brokers],
     clientId,
     logLevel: logLevel.WARN,
+    retry: retryCovering(maxOutageMs),
     logCreator: () => (entry: LogEntry) => {
       const level = levels.levelOf(entry);
       const { message, ...extra } = entry.log;
@@ -44,17 +70,26 @@ export function createKafka(
 
 /** Every producer of the project: kafkajs's default partitioning, with the per-key result cached. */
 export function createProducer(kafka: Kafka, config: ProducerConfig = {}): Producer {
-  return kafka.producer({ createPartitioner: cachedDefaultPartitioner, ...config });
+  // An idempotent producer retries a send without limit (kafkajs's own default, which the client-wide
+  // retry settings would otherwise cap); each attempt's reconnect is bounded by KAFKA_MAX_OUTAGE_MS.
+  const retry = config.idempotent && !config.retry ? { retries: Number.MAX_SAFE_INTEGER } : config.retry;
+  return kafka.producer({ createPartitioner: cachedDefaultPartitioner, ...config, ...(retry ? { retry } : {}) });
 }
 
-/** Creates the topics that do not exist yet (auto-creation is off on our brokers, on purpose). */
-export async function ensureTopics(admin: Admin, topics: readonly TopicSpec[]): Promise<void> {
+/**
+ * Creates the topics that do not exist yet (auto-creation is off on our brokers, on purpose) and waits
+ * until every partition of every topic has a leader. Services start together and create the same
+ * topics at once: a topic another service just created is not an error, and neither is a broker that
+ * does not host its partitions yet (kafkajs's own leader wait gives up on that answer, which made a
+ * normal start of the pipeline fail now and then).
+ */
+export async function ensureTopics(admin: Admin, topics: readonly TopicSpec[], timeoutMs = 30_000): Promise<void> {
   const existing = new Set(await admin.listTopics());
   const missing = topics.filter((t) => !existing.has(t.name));
   if (missing.length === 0) return;
   const unique = [...new Map(missing.map((t) => [t.name, t])).values()];
   await admin.createTopics({
-    waitForLeaders: true,
+    waitForLeaders: false,
     topics: unique.map((t) => ({
       topic: t.name,
       numPartitions: t.partitions,
@@ -62,4 +97,21 @@ export async function ensureTopics(admin: Admin, topics: readonly TopicSpec[]): 
       configEntries: Object.entries(t.config).map(([name, value]) => ({ name, value })),
     })),
   });
+  await waitForLeaders(admin, unique.map((t) => t.name), timeoutMs);
+}
+
+async function waitForLeaders(admin: Admin, names: string[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const { topics } = await admin.fetchTopicMetadata({ topics: names });
+      if (topics.length === names.length && topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return;
+    } catch (err) {
+      if ((err as { retriable?: boolean }).retriable !== true) throw err;
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new AppError('KAFKA_UNAVAILABLE', `topics ${names.join(', ')} have no leader after ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`, { retryable: true, cause: last });
 }

@@ -29,7 +29,7 @@ await runService({
     const settings = resolveKisSettings(c);
     const topics = topicCatalogue(c.topicNamespace, c.topicPartitions);
     const wantsBooks = settings.trs.some((t) => trSpec(t)?.kind === 'book');
-    const kafka = createKafka({ brokers: c.brokers, clientId: c.clientId ?? 'kis-producer', logger });
+    const kafka = createKafka({ brokers: c.brokers, clientId: c.clientId ?? 'kis-producer', logger, maxOutageMs: c.maxOutageMs });
     const admin = kafka.admin();
     await admin.connect();
     const outputTopics = [topics.ticks, ...(wantsBooks ? [topics.orderbook] : []), topics.rawKis, topics.dlq(STAGE)];

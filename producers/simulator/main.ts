@@ -1,5 +1,6 @@
 import { CompressionTypes } from 'kafkajs';
 import { defineConfig } from '../../lib/config.js';
+import { toAppError } from '../../lib/errors.js';
 import { createKafka, createProducer, ensureTopics, kafkaConfigSpec } from '../../lib/kafka.js';
 import { Counter, Gauge, Histogram } from '../../lib/metrics.js';
 import { AvroSerde, registryConfigSpec } from '../../lib/serde.js';
@@ -25,12 +26,15 @@ const config = defineConfig({
   stepMs: { env: 'SIM_STEP_MS', type: 'int', default: 50, min: 1, max: 1000, doc: 'exchange-time step per produced batch' },
 });
 
+/** A step Kafka has not acknowledged for this long means Kafka is away (a step normally takes milliseconds). */
+const STALL_WARN_MS = 2_000;
+
 await runService({
   name: 'simulator',
   config,
   async main({ config: c, logger, metrics, lifecycle, setHealth, exit }) {
     const topics = topicCatalogue(c.topicNamespace, c.topicPartitions);
-    const kafka = createKafka({ brokers: c.brokers, clientId: c.clientId ?? 'simulator', logger });
+    const kafka = createKafka({ brokers: c.brokers, clientId: c.clientId ?? 'simulator', logger, maxOutageMs: c.maxOutageMs });
     const admin = kafka.admin();
     await admin.connect();
     await ensureTopics(admin, [topics.ticks, ...(c.orderBooks ? [topics.orderbook] : [])]);
@@ -54,7 +58,8 @@ await runService({
     if (!Number.isFinite(startMicros)) throw new Error(`SIM_START ${c.start} is not a date`);
     const endMicros = c.durationSeconds > 0 ? startMicros + c.durationSeconds * 1_000_000 : Infinity;
     const stepMicros = c.stepMs * MICROS_PER_MS;
-    const wallStart = nowMicros();
+    let wallStart = nowMicros();
+    let stalledSince: number | null = null;
     let healthy = true;
     setHealth(() => ({ healthy: healthy && !lifecycle.isStopping }));
     logger.info({ symbols: listings.length, ticksPerSecond: c.ticksPerSecond, session: c.session, start: new Date(startMicros / 1000).toISOString() }, 'simulating');
@@ -73,26 +78,40 @@ await runService({
       const { ticks, books } = sim.advance(simTime, to, ingest);
       simTime = to;
       const timer = batchLatency.startTimer();
-      const sends = [];
-      for (let i = 0; i < ticks.length; i += 2000) {
-        sends.push(producer.send({
-          topic: topics.ticks.name, acks: -1, compression: CompressionTypes.None,
-          messages: ticks.slice(i, i + 2000).map((t) => ({ key: t.symbol, value: tickWriter.encode(t), timestamp: String(Math.floor(t.exchangeTime / 1000)) })),
-        }));
+      const topicMessages = [{
+        topic: topics.ticks.name,
+        messages: ticks.map((t) => ({ key: t.symbol, value: tickWriter.encode(t), timestamp: String(Math.floor(t.exchangeTime / 1000)) })),
+      }];
+      if (bookWriter && books.length > 0) {
+        topicMessages.push({
+          topic: topics.orderbook.name,
+          messages: books.map((b) => ({ key: b.symbol, value: bookWriter.encode(b), timestamp: String(Math.floor(b.exchangeTime / 1000)) })),
+        });
       }
-      if (bookWriter) {
-        for (let i = 0; i < books.length; i += 2000) {
-          sends.push(producer.send({
-            topic: topics.orderbook.name, acks: -1,
-            messages: books.slice(i, i + 2000).map((b) => ({ key: b.symbol, value: bookWriter.encode(b), timestamp: String(Math.floor(b.exchangeTime / 1000)) })),
-          }));
-        }
-      }
+      // One request per step, awaited before the next: kafkajs rolls a failed request's sequence
+      // numbers back, so only the same request may be retried with them (a concurrent one would
+      // take them over, and the broker would drop it as a duplicate of a retried batch it had
+      // written). While Kafka is away the client retries for KAFKA_MAX_OUTAGE_MS; the simulated clock
+      // waits for it, so nothing is dropped and exchange time does not jump.
+      const stall = setTimeout(() => {
+        healthy = false;
+        stalledSince = Date.now() - STALL_WARN_MS;
+        logger.warn({ waitedMs: STALL_WARN_MS, maxOutageMs: c.maxOutageMs }, 'Kafka has not acknowledged a step; the simulated clock is paused until it does');
+      }, STALL_WARN_MS);
       try {
-        await Promise.all(sends);
+        await producer.sendBatch({ topicMessages, acks: -1, compression: CompressionTypes.None });
       } catch (err) {
         healthy = false;
-        throw err;
+        throw toAppError(err, 'KAFKA_UNAVAILABLE');
+      } finally {
+        clearTimeout(stall);
+      }
+      if (stalledSince !== null) {
+        const pausedMs = Date.now() - stalledSince;
+        wallStart += pausedMs * MICROS_PER_MS;
+        logger.warn({ pausedMs }, 'Kafka acknowledges again; the simulated clock resumes where it paused');
+        stalledSince = null;
+        healthy = true;
       }
       timer();
       total += ticks.length;

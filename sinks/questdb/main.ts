@@ -3,6 +3,7 @@ import avro from 'avsc';
 import { defineConfig } from '../../lib/config.js';
 import { DeadLetterQueue } from '../../lib/dlq.js';
 import { AppError, toAppError } from '../../lib/errors.js';
+import { KafkaLiveness } from '../../lib/kafka-liveness.js';
 import { consumerConfigSpec, createKafka, createProducer, ensureTopics, kafkaConfigSpec } from '../../lib/kafka.js';
 import { Counter, Gauge, Histogram } from '../../lib/metrics.js';
 import { SerialQueue } from '../../lib/serial.js';
@@ -54,7 +55,7 @@ await runService({
     for (const m of mappings) await questdbExec(c.questdbUrl, m.ddl);
     logger.info({ tables: mappings.map((m) => m.table) }, 'QuestDB tables ready');
 
-    const kafka = createKafka({ brokers: c.brokers, clientId: c.clientId ?? 'questdb-sink', logger });
+    const kafka = createKafka({ brokers: c.brokers, clientId: c.clientId ?? 'questdb-sink', logger, maxOutageMs: c.maxOutageMs });
     const admin = kafka.admin();
     await admin.connect();
     const dlqTopic = catalogue.dlq('questdb-sink');
@@ -86,6 +87,8 @@ await runService({
     const consumer = kafka.consumer({ groupId: c.groupId, maxBytesPerPartition: 4 * 1024 * 1024, sessionTimeout: c.sessionTimeoutMs, heartbeatInterval: Math.floor(c.sessionTimeoutMs / 5) });
     await consumer.connect();
     lifecycle.onShutdown('consumer', () => consumer.disconnect());
+    const kafkaLiveness = new KafkaLiveness(consumer, { staleMs: Math.max(6_000, c.sessionTimeoutMs / 2), logger, maxOutageMs: c.maxOutageMs });
+    lifecycle.onShutdown('kafka-liveness', () => kafkaLiveness.close());
 
     /**
      * Rows are written into the client's buffer batch by batch; a flush hands the buffer to an HTTP
@@ -100,7 +103,7 @@ await runService({
     let lastFlush = Date.now();
     let failures = 0;
     let paused = false;
-    setHealth(() => ({ healthy: failures === 0 && !lifecycle.isStopping, details: { pendingRows: current.rows, consecutiveFailures: failures } }));
+    setHealth(() => ({ healthy: failures === 0 && kafkaLiveness.reachable && !lifecycle.isStopping, details: { pendingRows: current.rows, consecutiveFailures: failures, kafkaReachable: kafkaLiveness.reachable } }));
 
     const toCommit = (batch: RowBatch) =>
       [...batch.offsets.entries()].map(([tp, p]) => {

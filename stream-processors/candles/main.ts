@@ -37,7 +37,7 @@ await runService({
     const topics = topicCatalogue(c.topicNamespace, c.topicPartitions);
     const input = topics.ticks.name;
     const output = topics.candles(INTERVAL).name;
-    const kafka = createKafka({ brokers: c.brokers, clientId: c.clientId ?? 'candle-processor', logger });
+    const kafka = createKafka({ brokers: c.brokers, clientId: c.clientId ?? 'candle-processor', logger, maxOutageMs: c.maxOutageMs });
     const admin = kafka.admin();
     await admin.connect();
     lifecycle.onShutdown('admin', () => admin.disconnect());

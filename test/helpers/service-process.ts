@@ -4,6 +4,8 @@ import { afterEach } from 'node:test';
 import { REPO_ROOT } from './stack.js';
 
 export interface RunningService {
+  /** The entry point it runs, e.g. 'sinks/questdb/main.js'. */
+  readonly entry: string;
   readonly child: ChildProcess;
   /** Everything the process wrote so far (JSON log lines and stderr). */
   output(): string;
@@ -62,6 +64,7 @@ export function startService(entry: string, env: Record<string, string>): Runnin
   };
 
   return {
+    entry,
     child,
     output: () => out,
     exited,

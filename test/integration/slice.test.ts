@@ -64,17 +64,17 @@ test('simulator → candle processor → QuestDB: every symbol and second has ex
   const candleMessages = (await readTopic(candlesTopic, { quietMs: 3_000 })).length;
   const sink2 = startService('sinks/questdb/main.js', { ...replayEnv, SINK_TOPICS: 'market.ticks.v1,market.candles.1s.v1' });
   running.push(sink2);
-  // Both sinks have flushed every candle version the topic holds, and sink 2 every tick again: a sink
-  // commits an offset only after QuestDB accepted the rows before it, so its group reaching the end of
-  // a topic is the condition. (A wait for the row counter to equal the message count could hang for
-  // good: the counter counts rows again when the sink re-reads them after a rewind or a rebalance.)
-  await waitForGroupCaughtUp(`${ns.id}-questdb-sink`, candlesTopic);
-  await waitForGroupCaughtUp(`${ns.id}-sink-replay`, candlesTopic);
-  await waitForGroupCaughtUp(`${ns.id}-sink-replay`, ticksTopic);
+  // Both sinks have flushed every candle version the topic holds, and sink 2 every tick again. The
+  // counter counts a row again when the sink re-reads it after a rewind or a rebalance (QuestDB
+  // deduplicates it), so it may pass the message count: wait for at least, never for equality, which
+  // could hang for good. (Committed offsets cannot say it either: the candles topic is written in
+  // transactions, and its logs end with a commit marker that a consumer never commits past.)
   for (const [name, svc, table, n] of [['sink 1', sink, candlesTable, candleMessages], ['sink 2', sink2, candlesTable, candleMessages], ['sink 2', sink2, ticksTable, ticks.length]] as const) {
-    const written = await metricValue(svc, 'sink_rows_written_total', { table });
+    const written = await waitFor(`${name}: ${n} rows flushed to ${table}`, async () => {
+      const v = await metricValue(svc, 'sink_rows_written_total', { table });
+      return v >= n ? v : undefined;
+    }, { timeoutMs: 90_000 });
     t.diagnostic(`${name}: ${written} rows written to ${table} for ${n} messages`);
-    assert.ok(written >= n, `${name} wrote every message of ${table} (${written} of ${n})`);
   }
 
   await waitFor('WAL applied', async () => {

@@ -52,7 +52,7 @@ function referenceVarLong(n: number): Buffer {
 }
 
 test('kafkajs is installed with the project patches (npm install runs patch-package)', () => {
-  for (const file of ['producer/groupMessagesPerPartition.js', 'protocol/encoder.js', 'protocol/recordBatch/crc32C/crc32C.js', 'protocol/recordBatch/record/v0/index.js', 'protocol/requests/produce/v3/request.js']) {
+  for (const file of ['producer/groupMessagesPerPartition.js', 'producer/sendMessages.js', 'protocol/encoder.js', 'protocol/recordBatch/crc32C/crc32C.js', 'protocol/recordBatch/record/v0/index.js', 'protocol/requests/produce/v3/request.js']) {
     assert.match(readFileSync(require.resolve(`kafkajs/src/${file}`), 'utf8'), /kmarket patch/, `${file} is patched`);
   }
 });

@@ -29,6 +29,10 @@ const TRANSIENT_LINES = [
   /^Failed to connect to broker, reconnecting$/,
   /^Restarting the consumer in \d+ms$/,
   /^The coordinator is not aware of this member, re-joining the group$/,
+  // Services starting together create the same topics: kafkajs logs the broker's TOPIC_ALREADY_EXISTS
+  // answers under this name and then treats them as success. Any other creation error fails
+  // ensureTopics, and the service logs that itself.
+  /^Topic creation errors$/,
 ];
 const TRANSIENT_ERROR_NAMES = new Set(['KafkaJSConnectionError', 'KafkaJSConnectionClosedError', 'KafkaJSRequestTimeoutError']);
 

@@ -11,6 +11,8 @@ export const kafkaConfigSpec = defineConfig({
   clientId: { env: 'KAFKA_CLIENT_ID', type: 'optional-string', doc: 'Kafka client id (defaults to the service name)' },
   topicNamespace: { env: 'TOPIC_NAMESPACE', type: 'string', default: '', pattern: /^[A-Za-z0-9._-]*$/, doc: 'prefix for every topic name (tests use a fresh one each)' },
   topicPartitions: { env: 'TOPIC_PARTITIONS', type: 'int', default: 6, min: 1, max: 1000, doc: 'partitions for topics this service creates' },
+  replicationFactor: { env: 'KAFKA_REPLICATION_FACTOR', type: 'int', default: -1, min: -1, max: 32, doc: "replicas of each topic this service creates (-1: the cluster's default.replication.factor; 3 on a production cluster)" },
+  minInsyncReplicas: { env: 'KAFKA_MIN_INSYNC_REPLICAS', type: 'int', default: 0, min: 0, max: 32, doc: "min.insync.replicas of each topic this service creates (0: the cluster's default; 2 with 3 replicas)" },
   maxOutageMs: { env: 'KAFKA_MAX_OUTAGE_MS', type: 'int', default: 180_000, min: 10_000, doc: 'how long an unreachable Kafka is retried before a service gives up (the Java producer holds records 120 s by default)' },
 });
 
@@ -83,21 +85,28 @@ export function createProducer(kafka: Kafka, config: ProducerConfig = {}): Produ
  * does not host its partitions yet (kafkajs's own leader wait gives up on that answer, which made a
  * normal start of the pipeline fail now and then).
  */
-export async function ensureTopics(admin: Admin, topics: readonly TopicSpec[], timeoutMs = 30_000): Promise<void> {
+export async function ensureTopics(admin: Admin, topics: readonly TopicSpec[], placement: TopicPlacement = {}, timeoutMs = 30_000): Promise<void> {
   const existing = new Set(await admin.listTopics());
   const missing = topics.filter((t) => !existing.has(t.name));
   if (missing.length === 0) return;
   const unique = [...new Map(missing.map((t) => [t.name, t])).values()];
+  const minIsr = placement.minInsyncReplicas ? { 'min.insync.replicas': String(placement.minInsyncReplicas) } : {};
   await admin.createTopics({
     waitForLeaders: false,
     topics: unique.map((t) => ({
       topic: t.name,
       numPartitions: t.partitions,
-      replicationFactor: 1,
-      configEntries: Object.entries(t.config).map(([name, value]) => ({ name, value })),
+      replicationFactor: placement.replicationFactor ?? -1,
+      configEntries: Object.entries({ ...t.config, ...minIsr }).map(([name, value]) => ({ name, value })),
     })),
   });
   await waitForLeaders(admin, unique.map((t) => t.name), timeoutMs);
+}
+
+/** Where a service's topics are placed; absent fields take the cluster's defaults. */
+export interface TopicPlacement {
+  replicationFactor?: number;
+  minInsyncReplicas?: number;
 }
 
 async function waitForLeaders(admin: Admin, names: string[], timeoutMs: number): Promise<void> {

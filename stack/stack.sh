@@ -40,10 +40,34 @@ KAFKA_LIBS="$CACHE_DIR/kafka-$KAFKA_VERSION/libs"
 APICURIO_HOME="$CACHE_DIR/apicurio-registry-$APICURIO_VERSION"
 QUESTDB_JAR="$CACHE_DIR/questdb-$QUESTDB_VERSION/questdb-$QUESTDB_VERSION.jar"
 
-ALL_SERVICES=(postgres kafka questdb registry prometheus)   # start order; stop order is the reverse
+# ---- Kafka cluster size ------------------------------------------------------------------------
+# KAFKA_NODES=3 runs a three-node KRaft cluster (each node broker and controller, replication factor 3,
+# min.insync.replicas 2), to try what a production cluster does when a broker dies. Node i listens on
+# KAFKA_PORT + 2(i-1) and KAFKA_CONTROLLER_PORT + 2(i-1) (9092/9093, 9094/9095, 9096/9097); nodes 2
+# and 3 are the services kafka2 and kafka3. The size is remembered in the state dir on first `up`.
+KAFKA_NODES_FILE="$STACK_HOME/kafka/nodes"
+if [[ -z ${KAFKA_NODES:-} ]]; then
+  KAFKA_NODES="$(cat "$KAFKA_NODES_FILE" 2>/dev/null || echo 1)"
+fi
+[[ $KAFKA_NODES == 1 || $KAFKA_NODES == 3 ]] || { printf 'stack: KAFKA_NODES must be 1 or 3, not %s\n' "$KAFKA_NODES" >&2; exit 2; }
+KAFKA_EXTRA_NODES=()
+for ((n = 2; n <= KAFKA_NODES; n++)); do KAFKA_EXTRA_NODES+=("kafka$n"); done
+
+ALL_SERVICES=(postgres kafka "${KAFKA_EXTRA_NODES[@]}" questdb registry prometheus)   # start order; stop order is the reverse
 
 # Timeouts (s) for a server to become healthy after launch.
-declare -A TIMEOUT=([postgres]=30 [kafka]=60 [questdb]=60 [registry]=90 [prometheus]=30)
+declare -A TIMEOUT=([postgres]=30 [kafka]=60 [kafka2]=60 [kafka3]=60 [questdb]=60 [registry]=90 [prometheus]=30)
+
+# kafka_node <service> -> the node number (kafka = 1, kafka2 = 2, ...)
+kafka_node() { local n=${1#kafka}; echo "${n:-1}"; }
+kafka_port() { echo $((KAFKA_PORT + 2 * ($(kafka_node "$1") - 1))); }
+kafka_controller_port() { echo $((KAFKA_CONTROLLER_PORT + 2 * ($(kafka_node "$1") - 1))); }
+kafka_bootstrap() {
+  local s out="127.0.0.1:$KAFKA_PORT"
+  for s in "${KAFKA_EXTRA_NODES[@]}"; do out+=",127.0.0.1:$(kafka_port "$s")"; done
+  echo "$out"
+}
+KAFKA_BOOTSTRAP="$(kafka_bootstrap)"
 
 # ---- small helpers ------------------------------------------------------------------------------
 say() { printf '%s\n' "$*"; }
@@ -79,7 +103,7 @@ svc_pidfile() { echo "$STACK_HOME/$1/$1.pid"; }
 svc_addr() {
   case $1 in
     postgres)   echo "127.0.0.1:$POSTGRES_PORT" ;;
-    kafka)      echo "127.0.0.1:$KAFKA_PORT" ;;
+    kafka*)     echo "127.0.0.1:$(kafka_port "$1")" ;;
     questdb)    echo "127.0.0.1:$QUESTDB_HTTP_PORT" ;;
     registry)   echo "127.0.0.1:$REGISTRY_PORT" ;;
     prometheus) echo "127.0.0.1:$PROMETHEUS_PORT" ;;
@@ -90,7 +114,7 @@ svc_addr() {
 svc_ports() {
   case $1 in
     postgres)   echo "$POSTGRES_PORT" ;;
-    kafka)      echo "$KAFKA_PORT $KAFKA_CONTROLLER_PORT" ;;
+    kafka*)     echo "$(kafka_port "$1") $(kafka_controller_port "$1")" ;;
     questdb)    echo "$QUESTDB_HTTP_PORT $QUESTDB_MIN_HTTP_PORT $QUESTDB_PG_PORT $QUESTDB_ILP_TCP_PORT" ;;
     registry)   echo "$REGISTRY_PORT $REGISTRY_MANAGEMENT_PORT" ;;
     prometheus) echo "$PROMETHEUS_PORT" ;;
@@ -112,8 +136,9 @@ port_open() { timeout 1 bash -c ": </dev/tcp/127.0.0.1/$1" 2>/dev/null; }
 http_ok() { curl -sf -o /dev/null --max-time 2 "$1" 2>/dev/null; }
 
 # render <template> <output>: replaces ${NAME} for the variables listed in TEMPLATE_VARS.
-TEMPLATE_VARS=(KAFKA_PORT KAFKA_CONTROLLER_PORT KAFKA_DATA_DIR REGISTRY_PORT REGISTRY_MANAGEMENT_PORT
-               QUESTDB_MIN_HTTP_PORT PROMETHEUS_TARGETS_DIR)
+TEMPLATE_VARS=(KAFKA_PORT KAFKA_CONTROLLER_PORT KAFKA_DATA_DIR KAFKA_NODE_ID KAFKA_NODE_PORT KAFKA_NODE_CONTROLLER_PORT
+               KAFKA_QUORUM_VOTERS KAFKA_REPLICATION KAFKA_MIN_ISR KAFKA_BOOTSTRAP
+               REGISTRY_PORT REGISTRY_MANAGEMENT_PORT QUESTDB_MIN_HTTP_PORT PROMETHEUS_TARGETS_DIR)
 render() {
   local content v
   content="$(<"$1")"
@@ -164,10 +189,10 @@ healthy() {
   case $1 in
     postgres)
       "$(pg_bin)/pg_isready" -q -h 127.0.0.1 -p "$POSTGRES_PORT" -t 2 >/dev/null 2>&1 ;;
-    kafka)
+    kafka*)
       # Ready line of the current run (the log is rotated at every launch) and the port answering.
-      grep -qF 'Transition from STARTING to STARTED' "$(svc_log kafka)" 2>/dev/null \
-        && port_open "$KAFKA_PORT" ;;
+      grep -qF 'Transition from STARTING to STARTED' "$(svc_log "$1")" 2>/dev/null \
+        && port_open "$(kafka_port "$1")" ;;
     questdb)
       # Never GET / on the main HTTP port: it answers a 301 without a length and curl hangs.
       http_ok "http://127.0.0.1:$QUESTDB_HTTP_PORT/exec?query=select%201" ;;
@@ -419,34 +444,64 @@ SQL
   fi
 }
 
-start_kafka() {
-  local dir="$STACK_HOME/kafka"
+# start_kafka_node <service>: formats the node's storage once (one cluster id for every node) and launches it.
+start_kafka_node() {
+  local name=$1 dir="$STACK_HOME/$1"
+  KAFKA_NODE_ID="$(kafka_node "$name")"
+  KAFKA_NODE_PORT="$(kafka_port "$name")"
+  KAFKA_NODE_CONTROLLER_PORT="$(kafka_controller_port "$name")"
   KAFKA_DATA_DIR="$dir/data"
+  KAFKA_QUORUM_VOTERS="" ; local i
+  for ((i = 1; i <= KAFKA_NODES; i++)); do
+    KAFKA_QUORUM_VOTERS+="${KAFKA_QUORUM_VOTERS:+,}$i@127.0.0.1:$((KAFKA_CONTROLLER_PORT + 2 * (i - 1)))"
+  done
+  KAFKA_REPLICATION=$KAFKA_NODES
+  KAFKA_MIN_ISR=$(( KAFKA_NODES > 1 ? 2 : 1 ))
   mkdir -p "$KAFKA_DATA_DIR"
   render "$STACK_DIR/kafka/server.properties.tmpl" "$dir/server.properties"
   local java; java="$(command -v java)" || die "java (17) not found on PATH"
   if [[ ! -f $KAFKA_DATA_DIR/meta.properties ]]; then
-    local id
-    if [[ -s $dir/cluster.id ]]; then
-      id="$(<"$dir/cluster.id")"
+    local id idfile="$STACK_HOME/kafka/cluster.id"
+    mkdir -p "$STACK_HOME/kafka"
+    if [[ -s $idfile ]]; then
+      id="$(<"$idfile")"
     else
       # A Kafka cluster id is a base64url UUID of 22 chars; Kafka's own generator avoids a leading '-'.
       id="-"
       while [[ $id == -* ]]; do
         id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
       done
-      echo "$id" >"$dir/cluster.id"
+      echo "$id" >"$idfile"
     fi
     if ! "$java" -Xmx256m -Dlog4j2.configurationFile="$STACK_DIR/kafka/log4j2.yaml" -cp "$KAFKA_LIBS/*" \
          kafka.tools.StorageTool format -t "$id" -c "$dir/server.properties" >"$dir/format.log" 2>&1; then
       cat "$dir/format.log" >&2; die "kafka storage format failed (log: $dir/format.log)"
     fi
   fi
-  launch kafka "$java" -Xms256m -Xmx1g -XX:+UseG1GC -Djava.awt.headless=true \
+  launch "$name" "$java" -Xms256m -Xmx1g -XX:+UseG1GC -Djava.awt.headless=true \
     -Dlog4j2.configurationFile="$STACK_DIR/kafka/log4j2.yaml" \
     -cp "$KAFKA_LIBS/*" kafka.Kafka "$dir/server.properties"
   STARTED_PID=$LAUNCHED_PID
 }
+
+start_kafka() {
+  local recorded; recorded="$(cat "$KAFKA_NODES_FILE" 2>/dev/null || true)"
+  if [[ -n $recorded && $recorded != "$KAFKA_NODES" && -f $STACK_HOME/kafka/data/meta.properties ]]; then
+    die "kafka: the state dir holds a $recorded-node cluster; KAFKA_NODES=$KAFKA_NODES needs 'stack.sh reset' first"
+  fi
+  mkdir -p "$STACK_HOME/kafka"; echo "$KAFKA_NODES" >"$KAFKA_NODES_FILE"
+  # A multi-node quorum elects a leader only when most voters run: launch the other nodes too (each
+  # with its own pid file, as the services kafka2, kafka3) before anyone waits for node 1.
+  local s
+  for s in "${KAFKA_EXTRA_NODES[@]}"; do
+    if [[ -z $(our_pid "$s") ]]; then check_ports_free "$s"; start_kafka_node "$s"; fi
+  done
+  start_kafka_node kafka
+}
+start_kafka2() { start_kafka_node kafka2; }
+start_kafka3() { start_kafka_node kafka3; }
+install_kafka2() { install_kafka; }
+install_kafka3() { install_kafka; }
 
 start_questdb() {
   local root="$STACK_HOME/questdb/data"
@@ -501,7 +556,8 @@ stop_pid() {
   if alive "$pid"; then
     err "$name (pid $pid) did not stop in 15s: SIGKILL"
     kill -KILL "$pid" 2>/dev/null || true
-    sleep 0.2
+    # Until it is really gone: its ports stay bound while the kernel tears a large JVM down.
+    for ((i = 0; i < 100; i++)); do alive "$pid" || break; sleep 0.1; done
   fi
   rm -f "$(svc_pidfile "$name")"
 }
@@ -550,7 +606,7 @@ parse_services() {
 cmd_up() {
   parse_services "$@"
   # The registry stores its data in Kafka.
-  if [[ " ${SERVICES[*]} " == *" registry "* && " ${SERVICES[*]} " != *" kafka "* ]]; then
+  if [[ " ${SERVICES[*]} " == *" registry "* && " ${SERVICES[*]} " != *" kafka "* && " ${SERVICES[*]} " != *" kafka2 "* ]]; then
     parse_services kafka "${SERVICES[@]}"
   fi
   lock
@@ -598,7 +654,11 @@ cmd_up() {
 cmd_down() {
   parse_services "$@"
   lock
-  local i
+  local i s pid
+  # The nodes of a multi-node cluster stop together: one left alone waits for a quorum that is gone.
+  for s in "${SERVICES[@]}"; do
+    if [[ $s == kafka* ]]; then pid="$(our_pid "$s")"; [[ -n $pid ]] && kill -TERM "$pid" 2>/dev/null; fi
+  done
   for ((i = ${#SERVICES[@]} - 1; i >= 0; i--)); do
     stop_service "${SERVICES[i]}"
   done
@@ -622,7 +682,7 @@ sq() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 
 cmd_env() {
   local pw; pw="$(pg_password)"
-  echo "export KAFKA_BROKERS=$(sq "127.0.0.1:$KAFKA_PORT")"
+  echo "export KAFKA_BROKERS=$(sq "$(kafka_bootstrap)")"
   echo "export SCHEMA_REGISTRY_URL=$(sq "http://127.0.0.1:$REGISTRY_PORT/apis/ccompat/v7")"
   echo "export QUESTDB_HTTP_URL=$(sq "http://127.0.0.1:$QUESTDB_HTTP_PORT")"
   echo "export QUESTDB_PG_URL=$(sq "postgres://admin:quest@127.0.0.1:$QUESTDB_PG_PORT/qdb")"

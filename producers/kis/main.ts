@@ -33,7 +33,7 @@ await runService({
     const admin = kafka.admin();
     await admin.connect();
     const outputTopics = [topics.ticks, ...(wantsBooks ? [topics.orderbook] : []), topics.rawKis, topics.dlq(STAGE)];
-    await ensureTopics(admin, outputTopics);
+    await ensureTopics(admin, outputTopics, c);
 
     const serde = new AvroSerde(c.registryUrl);
     const tickWriter = await serde.registerValueSchema<Tick>(topics.ticks.name, TickSchema);

@@ -37,7 +37,7 @@ await runService({
     const kafka = createKafka({ brokers: c.brokers, clientId: c.clientId ?? 'simulator', logger, maxOutageMs: c.maxOutageMs });
     const admin = kafka.admin();
     await admin.connect();
-    await ensureTopics(admin, [topics.ticks, ...(c.orderBooks ? [topics.orderbook] : [])]);
+    await ensureTopics(admin, [topics.ticks, ...(c.orderBooks ? [topics.orderbook] : [])], c);
     await admin.disconnect();
 
     const serde = new AvroSerde(c.registryUrl);

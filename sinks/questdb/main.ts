@@ -59,7 +59,7 @@ await runService({
     const admin = kafka.admin();
     await admin.connect();
     const dlqTopic = catalogue.dlq('questdb-sink');
-    await ensureTopics(admin, [dlqTopic, ...mappings.map((m) => m.topic)]);
+    await ensureTopics(admin, [dlqTopic, ...mappings.map((m) => m.topic)], c);
     await admin.disconnect();
 
     const serde = new AvroSerde(c.registryUrl);

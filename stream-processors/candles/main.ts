@@ -41,7 +41,7 @@ await runService({
     const admin = kafka.admin();
     await admin.connect();
     lifecycle.onShutdown('admin', () => admin.disconnect());
-    await ensureTopics(admin, [topics.ticks, topics.candles(INTERVAL), topics.lateTicks, topics.dlq('candles')]);
+    await ensureTopics(admin, [topics.ticks, topics.candles(INTERVAL), topics.lateTicks, topics.dlq('candles')], c);
 
     const serde = new AvroSerde(c.registryUrl);
     const candleWriter = await serde.registerValueSchema<Candle>(output, CandleSchema);

@@ -1,5 +1,8 @@
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import assert from 'node:assert/strict';
 import type { Tick } from '../../schemas/generated/types.js';
+import { expectedSecondCandles } from './candles.js';
+import { isoToMicros, questdbQuery } from './questdb.js';
 import { readTopic, testKafka } from './kafka.js';
 import { startService, type RunningService } from './service-process.js';
 import { freshNamespace, stackEnv } from './stack.js';
@@ -62,4 +65,91 @@ export async function waitForGroupCaughtUp(groupId: string, topic: string, timeo
 
 export async function stopAll(...services: Array<RunningService | undefined>): Promise<void> {
   await Promise.all(services.map((s) => s?.stop()));
+}
+
+/**
+ * After a live run of simulator → candle processor → QuestDB sink (faults or not), checks the data end
+ * to end: every tick the simulator reported is in Kafka once (per symbol the sequences 1..n, no gap, no
+ * repeat), a QuestDB row once, and the final 1 s candles equal the OHLCV computed from those rows.
+ * The sink and processor groups must have caught up on the ticks topic before.
+ */
+export async function assertPipelineExact(ns: { tablePrefix: string }, ticksTopic: string, produced: number): Promise<void> {
+  const ticks = await readTicks(ticksTopic, produced);
+  assert.equal((await readTopic(ticksTopic, { quietMs: 2_000 })).length, produced, 'no tick written twice to Kafka');
+  const seqs = new Map<string, number[]>();
+  for (const tk of ticks) seqs.set(tk.symbol, [...(seqs.get(tk.symbol) ?? []), tk.sequence]);
+  for (const [symbol, s] of seqs) assert.deepEqual([...s].sort((a, b) => a - b), s.map((_, i) => i + 1), `${symbol}: every sequence once`);
+
+  const ticksTable = `${ns.tablePrefix}ticks`;
+  const candlesTable = `${ns.tablePrefix}candles_1s`;
+  await waitFor('WAL applied', async () => {
+    const [pending] = await questdbQuery(`select sum(case when writerTxn < sequencerTxn then 1 else 0 end) lagging from wal_tables() where name in ('${candlesTable}', '${ticksTable}')`);
+    return pending?.['lagging'] === 0 ? true : undefined;
+  });
+  const rows = await questdbQuery(`select symbol, ts, seq, price, quantity from "${ticksTable}"`);
+  assert.equal(rows.length, produced, 'every tick is a row, once');
+  const fromRows = expectedSecondCandles(rows.map((r) => ({
+    symbol: r['symbol'] as string, exchangeTime: isoToMicros(r['ts'] as string), sequence: Number(r['seq']), price: Number(r['price']), quantity: Number(r['quantity']),
+  }) as Tick));
+  // The candles topic is transactional (its logs end with commit markers a consumer never commits
+  // past), so the sink's progress on it shows in the table: at least as many finals as expected
+  // (never wait for equality: an overshoot would hang), then exactly those.
+  await waitFor('every final candle in QuestDB', async () => {
+    const [r] = await questdbQuery(`select count() n from "${candlesTable}" where is_final`);
+    return Number(r?.['n']) >= fromRows.size ? true : undefined;
+  }, { timeoutMs: 60_000 });
+  const finals = await questdbQuery(`select symbol, ts, open, high, low, close, volume, trade_count from "${candlesTable}" where is_final`);
+  assert.equal(finals.length, fromRows.size, 'one final candle per symbol and second');
+  for (const r of finals) {
+    const key = `${r['symbol']}@${isoToMicros(r['ts'] as string)}`;
+    const e = fromRows.get(key);
+    assert.ok(e, `unexpected candle ${key}`);
+    assert.deepEqual(
+      { open: r['open'], high: r['high'], low: r['low'], close: r['close'], volume: r['volume'], tradeCount: r['trade_count'] },
+      { open: e.open, high: e.high, low: e.low, close: e.close, volume: e.volume, tradeCount: e.tradeCount },
+      key,
+    );
+  }
+}
+
+/** The number of ticks a finished simulator reports in its last line. */
+export function simulatedTicks(simulator: RunningService): number {
+  return Number(/"ticks":(\d+),[^\n]*"msg":"simulation finished"/.exec(simulator.output())?.[1]);
+}
+
+export interface LivePipeline {
+  processor: RunningService;
+  sink: RunningService;
+  simulator: RunningService;
+}
+
+/**
+ * Starts the candle processor and the QuestDB sink, then a simulator in real time (so a fault the
+ * test injects falls in the middle of the trading), and returns once its ticks reach QuestDB.
+ */
+export async function startLivePipeline(common: Record<string, string>, ns: { tablePrefix: string }, running: RunningService[], sim: { symbols: number; ticksPerSecond: number; seconds: number; seed: number }): Promise<LivePipeline> {
+  const processor = startService('stream-processors/candles/main.js', common);
+  const sink = startService('sinks/questdb/main.js', { ...common, SINK_TOPICS: 'market.ticks.v1,market.candles.1s.v1' });
+  running.push(processor, sink);
+  await processor.waitForLog(/candle processor running/);
+  await sink.waitForLog(/QuestDB sink running/);
+  const simulator = startService('producers/simulator/main.js', {
+    ...common,
+    SIM_SYMBOLS: String(sim.symbols),
+    SIM_TICKS_PER_SECOND: String(sim.ticksPerSecond),
+    SIM_SPEED: '1',
+    SIM_DURATION_SECONDS: String(sim.seconds),
+    SIM_SEED: String(sim.seed),
+  });
+  running.push(simulator);
+  await waitFor('ticks flowing into QuestDB', async () => {
+    const [r] = await questdbQuery(`select count() n from "${ns.tablePrefix}ticks"`).catch(() => [undefined]);
+    return Number(r?.['n'] ?? 0) > sim.ticksPerSecond * 4 ? true : undefined;
+  }, { timeoutMs: 60_000 });
+  return { processor, sink, simulator };
+}
+
+/** The status /health answers with (undefined while it cannot be reached). */
+export async function healthStatus(s: RunningService): Promise<number | undefined> {
+  return (await fetch(`http://127.0.0.1:${await s.metricsPort()}/health`).catch(() => null))?.status;
 }

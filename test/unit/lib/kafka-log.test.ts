@@ -28,6 +28,7 @@ test('retried broker answers and a broker being away become one warning, not an 
     line(logLevel.ERROR, 'Consumer', 'Crash: KafkaJSConnectionClosedError: Closed connection', { groupId: 'g' }),
     line(logLevel.ERROR, 'Consumer', 'Restarting the consumer in 300ms', { groupId: 'g' }),
     line(logLevel.ERROR, 'Producer', 'Failed to send messages: This server is not the leader for that topic-partition'),
+    line(logLevel.ERROR, 'Connection', 'Response CreateTopics(key: 19, version: 3)', { error: 'Topic creation errors', correlationId: 4 }),
   ]) {
     assert.equal(new KafkaLogLevels().levelOf(transient), 'warn', transient.log.message);
   }

@@ -55,7 +55,7 @@ test('stores: what a crash loses is replayed, and outputs and store equal a run 
   reference.commit();
 
   const d = new TestDriver<number, Out>({ processor: () => new Totals(), stores: [jsonStore('totals')] });
-  input.forEach((r, i) => {
+  input.forEach((r) => {
     d.pipe(0, r.key, r.value, r.t);
     if (rng.int(0, 20) === 0) d.commit();
     if (rng.int(0, 60) === 0) d.crash();

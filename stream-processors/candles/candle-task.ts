@@ -73,7 +73,7 @@ export class CandleTask {
     const out: Array<{ partition: number; nextOffset: number }> = [];
     for (const [partition, p] of this.partitions) {
       const nextOffset = p.task.idleCandidate(wallNowMs);
-      if (nextOffset !== null && p.processor.openWindowCount > 0) out.push({ partition, nextOffset });
+      if (nextOffset !== null) out.push({ partition, nextOffset });
     }
     return out;
   }

@@ -46,6 +46,10 @@ export class CandleProcessor implements Processor<TradeInput, CandleOutputs> {
     return this.windows.retainedFrom();
   }
 
+  awaitsStreamTime(): boolean {
+    return this.windows.openWindowCount > 0;
+  }
+
   get openWindowCount(): number {
     return this.windows.openWindowCount;
   }

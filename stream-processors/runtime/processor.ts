@@ -55,6 +55,11 @@ export interface Processor<In, Out> {
    * windows rebuilt by re-reading their input); undefined when none. The runtime never commits past it.
    */
   retainedFrom?(): number | undefined;
+  /**
+   * True while it holds state that only stream time will close (open windows). An idle partition's
+   * stream time follows the wall clock only then, so a quiet night does not move it (default: always).
+   */
+  awaitsStreamTime?(): boolean;
   close?(): void;
 }
 

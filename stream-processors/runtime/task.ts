@@ -20,11 +20,15 @@ interface Punctuator {
 /** A record object reused for every call: processors must not keep it (see InRecord). */
 class MutableRecord<In> implements InRecord<In> {
   value = undefined as In;
-  key: string | null = null;
+  rawKey: string | Buffer | null = null;
   timestamp = 0;
   offset = 0;
   replay = false;
   constructor(readonly partition: number) {}
+  /** Decoded only when a processor asks: most never do. */
+  get key(): string | null {
+    return typeof this.rawKey === 'string' || this.rawKey === null ? this.rawKey : this.rawKey.toString('utf8');
+  }
 }
 
 /**
@@ -94,10 +98,10 @@ export class PartitionTask<In, Out> {
     return this.started;
   }
 
-  process(offset: number, key: string | null, value: In, timestamp: number, wallNowMs: number): TaskResult {
+  process(offset: number, key: string | Buffer | null, value: In, timestamp: number, wallNowMs: number): TaskResult {
     const r = this.record;
     r.value = value;
-    r.key = key;
+    r.rawKey = key;
     r.timestamp = timestamp;
     r.offset = offset;
     r.replay = offset < this.replayBelow;
@@ -139,6 +143,7 @@ export class PartitionTask<In, Out> {
   idleCandidate(wallNowMs: number): number | null {
     if (wallNowMs - this.lastRecordWall < this.options.idleMs) return null;
     if (this.nextOffset < 0 || this.streamTime === Number.NEGATIVE_INFINITY) return null;
+    if (this.processor.awaitsStreamTime && !this.processor.awaitsStreamTime()) return null;
     return this.nextOffset;
   }
 

@@ -53,10 +53,22 @@ export interface StreamAppOptions<In, Out> {
   metrics: Registry;
   /** Ends the service: only for processor bugs, never for Kafka being away. */
   fail(err: unknown): void;
+  /** Waits between attempts to reconnect, the last one repeated (default 1, 2, 4, 5 s). */
+  retryDelaysMs?: readonly number[];
+}
+
+/** What the supervisor needs of a session (the seam its tests use). */
+export interface SessionLike {
+  readonly running: boolean;
+  /** Resolves with the error that ended the session (null when closed on purpose). */
+  readonly ended: Promise<unknown>;
+  start(): Promise<void>;
+  close(graceful: boolean): Promise<void>;
+  assignedPartitions(): number[];
 }
 
 /** An exception thrown by processor code: a bug, not an outage, so the service stops instead of retrying. */
-class ProcessorFailure extends AppError {
+export class ProcessorFailure extends AppError {
   constructor(cause: unknown, partition: number) {
     super('INTERNAL', `processor failed on partition ${partition}: ${(cause as Error)?.message ?? String(cause)}`, { cause, context: { partition } });
   }
@@ -65,7 +77,7 @@ class ProcessorFailure extends AppError {
 const RETRY_DELAYS_MS = [1000, 2000, 4000, 5000];
 const TEARDOWN_TIMEOUT_MS = 5000;
 
-interface Metrics {
+export interface Metrics {
   recordsIn: Counter;
   late: Counter;
   transaction: Histogram;
@@ -81,12 +93,15 @@ interface Metrics {
  * from what was committed — the process keeps running and /health says 503 meanwhile.
  */
 export class StreamApp<In, Out> {
-  private session: Session<In, Out> | null = null;
+  private session: SessionLike | null = null;
   private stopping = false;
   private wake: (() => void) | null = null;
   private readonly metrics: Metrics;
 
-  constructor(private readonly options: StreamAppOptions<In, Out>) {
+  constructor(
+    private readonly options: StreamAppOptions<In, Out>,
+    private readonly newSession: (options: StreamAppOptions<In, Out>, metrics: Metrics) => SessionLike = (o, m) => new Session(o, m),
+  ) {
     const p = options.metricPrefix;
     const r = [options.metrics];
     this.metrics = {
@@ -122,7 +137,7 @@ export class StreamApp<In, Out> {
     let outageSince = 0;
     let attempt = 0;
     while (!this.stopping) {
-      const session = new Session(this.options, this.metrics);
+      const session = this.newSession(this.options, this.metrics);
       this.session = session;
       let err: unknown;
       try {
@@ -149,7 +164,8 @@ export class StreamApp<In, Out> {
       } else {
         logger.debug({ err }, 'Kafka still unreachable');
       }
-      const delay = RETRY_DELAYS_MS[Math.min(attempt++, RETRY_DELAYS_MS.length - 1)] as number;
+      const delays = this.options.retryDelaysMs ?? RETRY_DELAYS_MS;
+      const delay = delays[Math.min(attempt++, delays.length - 1)] as number;
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, delay);
         this.wake = () => {
@@ -162,7 +178,7 @@ export class StreamApp<In, Out> {
 }
 
 /** One set of Kafka clients and the tasks of the partitions assigned to it. */
-class Session<In, Out> {
+class Session<In, Out> implements SessionLike {
   running = false;
   readonly ended: Promise<unknown>;
   private endWith!: (err: unknown) => void;
@@ -364,7 +380,11 @@ class Session<In, Out> {
     for (const [partition, task] of fresh) {
       const p = committed?.partitions.find((x) => x.partition === partition);
       const cp = p ? decodeCheckpointMetadata(Number(p.offset), p.metadata) : null;
-      task.start(cp);
+      try {
+        task.start(cp);
+      } catch (err) {
+        throw new ProcessorFailure(err, partition);
+      }
       if (cp) this.lastCommitted.set(partition, `${cp.offset}:${encodeCheckpointMetadata(cp)}`);
       this.tasks.set(partition, task);
     }

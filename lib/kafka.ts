@@ -22,24 +22,6 @@ const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [logLevel.DEBUG]: 'debug',
 };
 
-/**
- * kafkajs logs at ERROR conditions it retries by itself (a coordinator moving, a rebalance, the
- * broker's CONCURRENT_TRANSACTIONS right after a commit) and every failed reconnect of an outage.
- * None needs a person: they go to debug, and the service says once, at warn, that Kafka is away.
- */
-const RETRIED_BY_CLIENT = new RegExp([
-  'coordinator is not available', 'not the correct coordinator', 'coordinator is loading', 'coordinator is not aware',
-  'concurrent operation on the same transaction', 'CONCURRENT_TRANSACTIONS', 'group is rebalancing', 'not the leader',
-  'leader not available', 'no leader', 'Connection error', 'Connection timeout', 'Closed connection', 'ECONNREFUSED',
-  'ECONNRESET', 'ETIMEDOUT', 'Failed to connect', 'KafkaJSConnection', 'KafkaJSNumberOfRetriesExceeded', 'Request .* timed out',
-].join('|'), 'i');
-
-export function kafkajsLogLevel(level: number, message: string, error?: unknown): 'error' | 'warn' | 'info' | 'debug' {
-  const mapped = LEVELS[level] ?? 'info';
-  if (mapped !== 'error' && mapped !== 'warn') return mapped;
-  return RETRIED_BY_CLIENT.test(`${message} ${typeof error === 'string' ? error : ''}`) ? 'debug' : mapped;
-}
-
 // We use kafkajs's default (murmur2, Java-compatible) partitioner on purpose; silence its v2 notice.
 process.env['KAFKAJS_NO_PARTITIONER_WARNING'] ??= '1';
 
@@ -54,8 +36,8 @@ export function createKafka(
     clientId,
     logLevel: logLevel.WARN,
     logCreator: () => (entry: LogEntry) => {
+      const level = LEVELS[entry.level] ?? 'info';
       const { message, ...extra } = entry.log;
-      const level = kafkajsLogLevel(entry.level, message, extra['error']);
       kafkaLogger[level]({ kafkajs: entry.namespace, ...extra }, message);
     },
     ...rest,

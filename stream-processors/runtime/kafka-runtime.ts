@@ -42,7 +42,7 @@ export interface StreamAppOptions<In, Out> {
   input: InputSpec<In>;
   outputs: { [K in keyof Out & string]: OutputSpec<Out[K]> };
   stores?: readonly StoreSpec[];
-  /** Late records go here byte for byte (with their source in headers). */
+  /** Late records go here byte for byte (with their source in headers); without it they are only counted. */
   lateTopic?: TopicSpec;
   deadLetters: { topic: TopicSpec; queue: DeadLetterQueue };
   processor: (partition: number) => Processor<In, Out>;
@@ -335,9 +335,9 @@ class Session<In, Out> implements SessionLike {
       } catch (err) {
         throw new ProcessorFailure(err, partition);
       }
-      if (result === 'late' && this.o.lateTopic) {
+      if (result === 'late') {
         this.m.late.inc();
-        this.push(this.o.lateTopic.name, { key: message.key, value: message.value, headers: { 'kmarket.late.partition': String(partition), 'kmarket.late.offset': message.offset } });
+        if (this.o.lateTopic) this.push(this.o.lateTopic.name, { key: message.key, value: message.value, headers: { 'kmarket.late.partition': String(partition), 'kmarket.late.offset': message.offset } });
       }
       last = message.offset;
       n++;

@@ -62,7 +62,7 @@ export const scenario: BenchScenario = {
   needsStack: true,
   async run(): Promise<BenchFigure[]> {
     const { common, ns, ticksTopic } = sliceEnv('benchcatch');
-    const env = { ...common, TOPIC_PARTITIONS: '6', LOG_LEVEL: 'warn' };
+    const env = { ...common, TOPIC_PARTITIONS: '6' };
     const services: RunningService[] = [];
     try {
       const start = new Date((Math.floor(Date.now() / 86_400_000) - 1) * 86_400_000 + 3 * 3600_000).toISOString();

@@ -1,4 +1,3 @@
-import os from 'node:os';
 import { defineConfig } from '../../lib/config.js';
 import { DeadLetterQueue } from '../../lib/dlq.js';
 import { Counter, Gauge, Histogram } from '../../lib/metrics.js';
@@ -9,7 +8,7 @@ import { topicCatalogue } from '../../lib/topics.js';
 import { CandleSchema, TickSchema } from '../../schemas/generated/schemas.js';
 import type { Candle, Tick } from '../../schemas/generated/types.js';
 import { validateTick } from '../../schemas/validation.js';
-import { StreamApp, streamAppConfigSpec } from '../runtime/kafka-runtime.js';
+import { StreamApp, streamAppConfigSpec, streamAppSettings } from '../runtime/kafka-runtime.js';
 import { CandleProcessor, type CandleOutputs } from './processor.js';
 import type { TradeInput } from './windows.js';
 
@@ -46,14 +45,7 @@ await runService({
     });
 
     const app = new StreamApp<TradeInput, CandleOutputs>({
-      applicationId: c.applicationId,
-      instanceId: c.instanceId ?? os.hostname(),
-      brokers: c.brokers,
-      clientId: c.clientId ?? 'candle-processor',
-      sessionTimeoutMs: c.sessionTimeoutMs,
-      transactionTimeoutMs: c.transactionTimeoutMs,
-      commitIntervalMs: c.commitIntervalMs,
-      idleMs: c.idleMs,
+      ...streamAppSettings(c, c.applicationId, 'candle-processor'),
       input: {
         topic: topics.ticks,
         decode: (value) => {

@@ -72,7 +72,10 @@ export class CandleProcessor implements Processor<TradeInput, CandleOutputs> {
   }
 }
 
-export function toCandle(c: CandleState, interval: string, isFinal: boolean, emittedAt: number): Candle {
+/** The OHLCV of one window, whatever it was folded from (trades, or 1 s candles for the roll-ups). */
+export type WindowOhlcv = Pick<CandleState, 'symbol' | 'start' | 'end' | 'open' | 'high' | 'low' | 'close' | 'volume' | 'tradedValue' | 'tradeCount'>;
+
+export function toCandle(c: WindowOhlcv, interval: string, isFinal: boolean, emittedAt: number): Candle {
   return {
     symbol: c.symbol,
     interval,
@@ -91,7 +94,8 @@ export function toCandle(c: CandleState, interval: string, isFinal: boolean, emi
   };
 }
 
-function gcd(a: number, b: number): number {
+/** Greatest common divisor: the punctuation step at which windows of several sizes and a grace all close. */
+export function gcd(a: number, b: number): number {
   while (b !== 0) [a, b] = [b, a % b];
   return Math.abs(a);
 }

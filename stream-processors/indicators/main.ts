@@ -1,4 +1,3 @@
-import os from 'node:os';
 import { defineConfig } from '../../lib/config.js';
 import { DeadLetterQueue } from '../../lib/dlq.js';
 import { AvroSerde, registryConfigSpec } from '../../lib/serde.js';
@@ -7,7 +6,7 @@ import { CANDLE_INTERVALS, topicCatalogue, type CandleInterval } from '../../lib
 import { IndicatorsSchema } from '../../schemas/generated/schemas.js';
 import type { Candle, Indicators } from '../../schemas/generated/types.js';
 import { validateCandle } from '../../schemas/validation.js';
-import { StreamApp, streamAppConfigSpec } from '../runtime/kafka-runtime.js';
+import { StreamApp, streamAppConfigSpec, streamAppSettings } from '../runtime/kafka-runtime.js';
 import { IndicatorProcessor, indicatorStores, type IndicatorOutputs } from './processor.js';
 
 const config = defineConfig({
@@ -29,14 +28,7 @@ await runService({
       const writer = await serde.registerValueSchema<Indicators>(output.name, IndicatorsSchema);
       const dlq = topics.dlq('indicators');
       apps.push(new StreamApp<Candle, IndicatorOutputs>({
-        applicationId: `${c.applicationId}-${iv}`,
-        instanceId: c.instanceId ?? os.hostname(),
-        brokers: c.brokers,
-        clientId: c.clientId ?? `indicators-${iv}`,
-        sessionTimeoutMs: c.sessionTimeoutMs,
-        transactionTimeoutMs: c.transactionTimeoutMs,
-        commitIntervalMs: c.commitIntervalMs,
-        idleMs: c.idleMs,
+        ...streamAppSettings(c, `${c.applicationId}-${iv}`, `indicators-${iv}`),
         input: {
           topic: topics.candles(iv),
           decode: (value) => {

@@ -1,4 +1,3 @@
-import os from 'node:os';
 import { defineConfig } from '../../lib/config.js';
 import { DeadLetterQueue } from '../../lib/dlq.js';
 import { AvroSerde, registryConfigSpec } from '../../lib/serde.js';
@@ -8,7 +7,7 @@ import { topicCatalogue } from '../../lib/topics.js';
 import { CandleSchema } from '../../schemas/generated/schemas.js';
 import type { Candle } from '../../schemas/generated/types.js';
 import { validateCandle } from '../../schemas/validation.js';
-import { StreamApp, streamAppConfigSpec, type OutputSpec } from '../runtime/kafka-runtime.js';
+import { StreamApp, streamAppConfigSpec, streamAppSettings, type OutputSpec } from '../runtime/kafka-runtime.js';
 import { ROLLUP_INTERVALS, RollupProcessor, rollupStores, type RollupOutputs } from './rollup.js';
 
 const config = defineConfig({
@@ -32,14 +31,7 @@ await runService({
       outputs[iv] = { topic, encode: (candle) => writer.encode(candle) };
     }
     const app = new StreamApp<Candle, RollupOutputs>({
-      applicationId: c.applicationId,
-      instanceId: c.instanceId ?? os.hostname(),
-      brokers: c.brokers,
-      clientId: c.clientId ?? 'candle-rollups',
-      sessionTimeoutMs: c.sessionTimeoutMs,
-      transactionTimeoutMs: c.transactionTimeoutMs,
-      commitIntervalMs: c.commitIntervalMs,
-      idleMs: c.idleMs,
+      ...streamAppSettings(c, c.applicationId, 'candle-rollups'),
       input: {
         topic: topics.candles('1s'),
         decode: (value) => {

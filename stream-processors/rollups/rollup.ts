@@ -2,6 +2,7 @@ import { KST_OFFSET_MICROS, MICROS_PER_SECOND, windowStartOf } from '../../lib/t
 import type { Candle } from '../../schemas/generated/types.js';
 import type { InRecord, Processor, ProcessorContext, ProcessResult } from '../runtime/processor.js';
 import { jsonStore, type KeyValueStore, type StoreSpec } from '../runtime/store.js';
+import { gcd, toCandle, type WindowOhlcv } from '../candles/processor.js';
 
 export const ROLLUP_INTERVALS = ['1m', '5m', '15m', '1h', '1d'] as const;
 export type RollupInterval = (typeof ROLLUP_INTERVALS)[number];
@@ -14,17 +15,7 @@ export function rollupWindow(interval: RollupInterval): { sizeMicros: number; al
 }
 
 /** The open window of one symbol at one interval, as kept in its store (and changelog). */
-export interface RollupState {
-  symbol: string;
-  start: number;
-  end: number;
-  open: number;
-  high: number;
-  low: number;
-  close: number;
-  volume: number;
-  tradedValue: number;
-  tradeCount: number;
+export interface RollupState extends WindowOhlcv {
   /** Start of the earliest and latest 1 s candle folded in: open and close follow them. */
   firstStart: number;
   lastStart: number;
@@ -96,7 +87,7 @@ export class RollupProcessor implements Processor<Candle, RollupOutputs> {
       const store = this.stores.get(iv) as KeyValueStore<RollupState>;
       for (const key of dirty) {
         const s = store.get(key);
-        if (s) this.ctx.forward(iv, s.symbol, toCandle(iv, s, false, emittedAt), s.start);
+        if (s) this.ctx.forward(iv, s.symbol, toCandle(s, iv, false, emittedAt), s.start);
       }
       dirty.clear();
     }
@@ -145,25 +136,10 @@ export class RollupProcessor implements Processor<Candle, RollupOutputs> {
       closed.sort((a, b) => a[1].start - b[1].start || (a[1].symbol < b[1].symbol ? -1 : a[1].symbol > b[1].symbol ? 1 : 0));
       const dirty = this.dirty.get(iv) as Set<string>;
       for (const [key, s] of closed) {
-        this.ctx.forward(iv, s.symbol, toCandle(iv, s, true, emittedAt), s.start);
+        this.ctx.forward(iv, s.symbol, toCandle(s, iv, true, emittedAt), s.start);
         store.delete(key);
         dirty.delete(key);
       }
     }
   }
-}
-
-function toCandle(interval: RollupInterval, s: RollupState, isFinal: boolean, emittedAt: number): Candle {
-  return {
-    symbol: s.symbol, interval, windowStart: s.start, windowEnd: s.end,
-    open: s.open, high: s.high, low: s.low, close: s.close,
-    volume: s.volume, tradedValue: s.tradedValue, tradeCount: s.tradeCount,
-    vwap: s.volume > 0 ? s.tradedValue / s.volume : 0,
-    isFinal, emittedAt,
-  };
-}
-
-function gcd(a: number, b: number): number {
-  while (b !== 0) [a, b] = [b, a % b];
-  return Math.abs(a);
 }

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import os from 'node:os';
 import type { Admin, Consumer, Kafka, Message, Producer } from 'kafkajs';
 import type { DeadLetterQueue } from '../../lib/dlq.js';
 import { AppError, toAppError } from '../../lib/errors.js';
@@ -562,6 +563,26 @@ class Session<In, Out> implements SessionLike {
     for (const cp of offsets) this.lastCommitted.set(cp.partition, `${cp.offset}:${cp.metadata}`);
     this.lastCommitAt = Date.now();
   }
+}
+
+type StreamAppSettings = Pick<StreamAppOptions<unknown, unknown>, 'applicationId' | 'instanceId' | 'brokers' | 'clientId' | 'sessionTimeoutMs' | 'transactionTimeoutMs' | 'commitIntervalMs' | 'idleMs'>;
+
+/** The runtime settings of a service's config (see streamAppConfigSpec), for one application. */
+export function streamAppSettings(
+  c: { instanceId?: string | undefined; brokers: readonly string[]; clientId?: string | undefined; sessionTimeoutMs: number; transactionTimeoutMs: number; commitIntervalMs: number; idleMs: number },
+  applicationId: string,
+  defaultClientId: string,
+): StreamAppSettings {
+  return {
+    applicationId,
+    instanceId: c.instanceId ?? os.hostname(),
+    brokers: c.brokers,
+    clientId: c.clientId ?? defaultClientId,
+    sessionTimeoutMs: c.sessionTimeoutMs,
+    transactionTimeoutMs: c.transactionTimeoutMs,
+    commitIntervalMs: c.commitIntervalMs,
+    idleMs: c.idleMs,
+  };
 }
 
 /** Settings every processor service shares (its application id and domain settings are its own). */

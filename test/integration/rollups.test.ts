@@ -3,10 +3,10 @@ import { after, test } from 'node:test';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { Partitioners } from 'kafkajs';
 import { AvroSerde } from '../../lib/serde.js';
-import { windowStartOf } from '../../lib/time.js';
 import { TickSchema } from '../../schemas/generated/schemas.js';
 import type { Candle, Tick } from '../../schemas/generated/types.js';
 import { ROLLUP_INTERVALS, rollupWindow } from '../../stream-processors/rollups/rollup.js';
+import { expectedCandles } from '../helpers/candles.js';
 import { readTopic, testKafka } from '../helpers/kafka.js';
 import { readTicks, simulate, sliceEnv, stopAll } from '../helpers/pipeline.js';
 import { isoToMicros, questdbQuery } from '../helpers/questdb.js';
@@ -19,6 +19,11 @@ after(() => stopAll(...running));
 
 const PARTITIONS = 3;
 
+function expectedWindows(ticks: readonly Tick[], interval: (typeof ROLLUP_INTERVALS)[number]) {
+  const { sizeMicros, alignOffsetMicros } = rollupWindow(interval);
+  return expectedCandles(ticks, sizeMicros, alignOffsetMicros);
+}
+
 /** One symbol per partition (kafkajs's default partitioner, as every producer of the project uses). */
 function symbolPerPartition(topic: string): string[] {
   const partitioner = Partitioners.DefaultPartitioner();
@@ -27,29 +32,6 @@ function symbolPerPartition(topic: string): string[] {
     const key = `9${String(i).padStart(5, '0')}`;
     const p = partitioner({ topic, partitionMetadata: Array.from({ length: PARTITIONS }, (_, partitionId) => ({ partitionId, leader: 1, partitionErrorCode: 0, replicas: [1], isr: [1] })), message: { key, value: null } });
     out[p] ??= key;
-  }
-  return out;
-}
-
-type Ohlcv = Pick<Candle, 'open' | 'high' | 'low' | 'close' | 'volume' | 'tradedValue' | 'tradeCount'>;
-
-function expectedWindows(ticks: readonly Tick[], interval: (typeof ROLLUP_INTERVALS)[number]): Map<string, Ohlcv> {
-  const { sizeMicros, alignOffsetMicros } = rollupWindow(interval);
-  const groups = new Map<string, Tick[]>();
-  for (const t of ticks) {
-    const key = `${t.symbol}@${windowStartOf(t.exchangeTime, sizeMicros, alignOffsetMicros)}`;
-    const g = groups.get(key);
-    if (g) g.push(t);
-    else groups.set(key, [t]);
-  }
-  const out = new Map<string, Ohlcv>();
-  for (const [key, g] of groups) {
-    g.sort((a, b) => a.exchangeTime - b.exchangeTime || a.sequence - b.sequence);
-    out.set(key, {
-      open: (g[0] as Tick).price, close: (g[g.length - 1] as Tick).price,
-      high: Math.max(...g.map((t) => t.price)), low: Math.min(...g.map((t) => t.price)),
-      volume: g.reduce((s, t) => s + t.quantity, 0), tradedValue: g.reduce((s, t) => s + t.price * t.quantity, 0), tradeCount: g.length,
-    });
   }
   return out;
 }
@@ -117,7 +99,7 @@ test('ticks → 1 s candles → 1 m … 1 d roll-ups across midnight KST: one fi
     for (const [key, e] of expected) {
       const c = finals.get(key);
       assert.ok(c, `${iv}: missing ${key}`);
-      assert.deepEqual({ open: c.open, high: c.high, low: c.low, close: c.close, volume: c.volume, tradedValue: c.tradedValue, tradeCount: c.tradeCount }, e, `${iv} ${key}`);
+      assert.deepEqual({ symbol: c.symbol, windowStart: c.windowStart, open: c.open, high: c.high, low: c.low, close: c.close, volume: c.volume, tradedValue: c.tradedValue, tradeCount: c.tradeCount }, e, `${iv} ${key}`);
     }
   }
 

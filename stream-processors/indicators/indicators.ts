@@ -35,18 +35,21 @@ export interface IndicatorValues {
 
 /** Close windows whose running sums are kept: the SMAs, the EMA seeds and MACD's fast seed. */
 const WINDOWS = [5, 12, 20, 26, 60, 120, 200] as const;
+const W5 = 0, W12 = 1, W20 = 2, W26 = 3, W60 = 4, W120 = 5, W200 = 6;
 const CLOSES = 200;
 const STOCH_N = 14;
 const DAY_MICROS = 86_400_000_000;
 
 /**
  * Everything the indicators of one symbol need, as plain JSON (the store's changelog value). Rings
- * hold the last N values; running sums of integer prices and volumes stay exact in doubles.
+ * are fixed-size circular arrays (`*At`: the next slot to write); running sums of integer prices
+ * and volumes stay exact in doubles.
  */
 export interface IndicatorState {
   bars: number;
   lastStart: number;
   closes: number[];
+  closesAt: number;
   sums: number[];
   sumSq20: number;
   ema12: number | null;
@@ -59,11 +62,17 @@ export interface IndicatorState {
   loss: number;
   trSum: number;
   atr: number | null;
+  /** The last 13 highs and lows (with the new bar, the stochastic's 14). */
   highs: number[];
   lows: number[];
-  fastK: number[];
-  slowK: number[];
+  hlAt: number;
+  /** The two previous fast %K and slow %K values (null until there are two). */
+  fastK1: number | null;
+  fastK2: number | null;
+  slowK1: number | null;
+  slowK2: number | null;
   volumes: number[];
+  volumesAt: number;
   volumeSum: number;
   sessionDay: number;
   sessionValue: number;
@@ -72,23 +81,24 @@ export interface IndicatorState {
 
 export function newIndicatorState(): IndicatorState {
   return {
-    bars: 0, lastStart: Number.NEGATIVE_INFINITY, closes: [], sums: WINDOWS.map(() => 0), sumSq20: 0,
+    bars: 0, lastStart: Number.NEGATIVE_INFINITY, closes: new Array<number>(CLOSES).fill(0), closesAt: 0, sums: WINDOWS.map(() => 0), sumSq20: 0,
     ema12: null, ema26: null, macdFast: null, signalSeed: 0, signal: null,
     prevClose: null, gain: 0, loss: 0, trSum: 0, atr: null,
-    highs: [], lows: [], fastK: [], slowK: [], volumes: [], volumeSum: 0,
+    highs: new Array<number>(STOCH_N - 1).fill(0), lows: new Array<number>(STOCH_N - 1).fill(0), hlAt: 0,
+    fastK1: null, fastK2: null, slowK1: null, slowK2: null,
+    volumes: new Array<number>(20).fill(0), volumesAt: 0, volumeSum: 0,
     sessionDay: Number.NEGATIVE_INFINITY, sessionValue: 0, sessionVolume: 0,
   };
 }
 
-/** The value `back` places before the newest in a ring kept newest-last (0 = newest). */
-function back(ring: readonly number[], k: number): number {
-  return ring[ring.length - 1 - k] as number;
+/** The value `k` places before the newest in a circular ring whose next slot is `at` (0 = newest). */
+function back(ring: readonly number[], at: number, k: number): number {
+  const i = at - 1 - k;
+  return ring[i < 0 ? i + ring.length : i] as number;
 }
 
-function pushRing(ring: number[], x: number, cap: number): void {
-  ring.push(x);
-  if (ring.length > cap) ring.shift();
-}
+/** Scratch for the new running sums: stepIndicators is not re-entrant, and allocates nothing per bar here. */
+const newSums = new Array<number>(WINDOWS.length).fill(0);
 
 /**
  * The indicators of one more bar, in O(1) (rings of at most 200). With `commit` the bar becomes part
@@ -101,14 +111,14 @@ function pushRing(ring: number[], x: number, cap: number): void {
 export function stepIndicators(s: IndicatorState, bar: Bar, commit: boolean): IndicatorValues {
   const i = s.bars; // index of this bar
   const x = bar.close;
-  const newSums = WINDOWS.map((n, w) => (s.sums[w] as number) + x - (i >= n ? back(s.closes, n - 1) : 0));
-  const sumOf = (n: (typeof WINDOWS)[number]) => newSums[WINDOWS.indexOf(n)] as number;
-  const sma = (n: (typeof WINDOWS)[number]) => (i + 1 >= n ? sumOf(n) / n : null);
-  const ema = (prev: number | null, n: 12 | 26) => (prev !== null ? (x - prev) * (2 / (n + 1)) + prev : i + 1 === n ? sumOf(n) / n : null);
-
-  const ema12 = ema(s.ema12, 12);
-  const ema26 = ema(s.ema26, 26);
-  const macdFast = s.macdFast !== null ? (x - s.macdFast) * (2 / 13) + s.macdFast : i === 25 ? sumOf(12) / 12 : null;
+  for (let w = 0; w < WINDOWS.length; w++) {
+    const n = WINDOWS[w] as number;
+    newSums[w] = (s.sums[w] as number) + x - (i >= n ? back(s.closes, s.closesAt, n - 1) : 0);
+  }
+  const have = i + 1;
+  const ema12 = s.ema12 !== null ? (x - s.ema12) * (2 / 13) + s.ema12 : have === 12 ? (newSums[W12] as number) / 12 : null;
+  const ema26 = s.ema26 !== null ? (x - s.ema26) * (2 / 27) + s.ema26 : have === 26 ? (newSums[W26] as number) / 26 : null;
+  const macdFast = s.macdFast !== null ? (x - s.macdFast) * (2 / 13) + s.macdFast : i === 25 ? (newSums[W12] as number) / 12 : null;
   const macd = macdFast !== null && ema26 !== null ? macdFast - ema26 : null;
   let signalSeed = s.signalSeed;
   let signal: number | null = null;
@@ -157,8 +167,9 @@ export function stepIndicators(s: IndicatorState, bar: Bar, commit: boolean): In
   }
 
   // Bollinger 20, 2 population standard deviations around the SMA.
-  const sumSq20 = s.sumSq20 + x * x - (i >= 20 ? back(s.closes, 19) ** 2 : 0);
-  const bbMiddle = sma(20);
+  const old20 = i >= 20 ? back(s.closes, s.closesAt, 19) : 0;
+  const sumSq20 = s.sumSq20 + x * x - old20 * old20;
+  const bbMiddle = have >= 20 ? (newSums[W20] as number) / 20 : null;
   let bbUpper: number | null = null;
   let bbLower: number | null = null;
   if (bbMiddle !== null) {
@@ -170,22 +181,23 @@ export function stepIndicators(s: IndicatorState, bar: Bar, commit: boolean): In
 
   // Slow stochastic 14/3/3: fast %K over 14 bars, %K = its SMA 3, %D = the SMA 3 of that.
   let fastK: number | null = null;
-  if (i + 1 >= STOCH_N) {
+  if (have >= STOCH_N) {
     let hh = bar.high;
     let ll = bar.low;
     for (let k = 0; k < STOCH_N - 1; k++) {
-      hh = Math.max(hh, back(s.highs, k));
-      ll = Math.min(ll, back(s.lows, k));
+      const h = back(s.highs, s.hlAt, k);
+      const l = back(s.lows, s.hlAt, k);
+      if (h > hh) hh = h;
+      if (l < ll) ll = l;
     }
     const diff = (hh - ll) / 100;
     fastK = diff !== 0 ? (x - ll) / diff : 0;
   }
-  const avg3 = (ring: readonly number[], v: number | null) => (v !== null && ring.length >= 2 ? (back(ring, 1) + back(ring, 0) + v) / 3 : null);
-  const stochK = avg3(s.fastK, fastK);
-  const stochD = avg3(s.slowK, stochK);
+  const stochK = fastK !== null && s.fastK2 !== null ? ((s.fastK2 as number) + (s.fastK1 as number) + fastK) / 3 : null;
+  const stochD = stochK !== null && s.slowK2 !== null ? ((s.slowK2 as number) + (s.slowK1 as number) + stochK) / 3 : null;
 
-  const volumeSum = s.volumeSum + bar.volume - (i >= 20 ? back(s.volumes, 19) : 0);
-  const volumeSma20 = i + 1 >= 20 ? volumeSum / 20 : null;
+  const volumeSum = s.volumeSum + bar.volume - (i >= 20 ? back(s.volumes, s.volumesAt, 19) : 0);
+  const volumeSma20 = have >= 20 ? volumeSum / 20 : null;
 
   // Session VWAP: cumulative over the KST trading day.
   const day = windowStartOf(bar.windowStart, DAY_MICROS, KST_OFFSET_MICROS);
@@ -195,10 +207,11 @@ export function stepIndicators(s: IndicatorState, bar: Bar, commit: boolean): In
   const vwap = sessionVolume > 0 ? sessionValue / sessionVolume : null;
 
   if (commit) {
-    s.bars = i + 1;
+    s.bars = have;
     s.lastStart = bar.windowStart;
-    pushRing(s.closes, x, CLOSES);
-    s.sums = newSums;
+    s.closes[s.closesAt] = x;
+    s.closesAt = (s.closesAt + 1) % CLOSES;
+    for (let w = 0; w < WINDOWS.length; w++) s.sums[w] = newSums[w] as number;
     s.sumSq20 = sumSq20;
     s.ema12 = ema12;
     s.ema26 = ema26;
@@ -210,18 +223,22 @@ export function stepIndicators(s: IndicatorState, bar: Bar, commit: boolean): In
     s.loss = loss;
     s.trSum = trSum;
     s.atr = atr;
-    pushRing(s.highs, bar.high, STOCH_N - 1);
-    pushRing(s.lows, bar.low, STOCH_N - 1);
-    if (fastK !== null) pushRing(s.fastK, fastK, 2);
-    if (stochK !== null) pushRing(s.slowK, stochK, 2);
-    pushRing(s.volumes, bar.volume, 20);
+    s.highs[s.hlAt] = bar.high;
+    s.lows[s.hlAt] = bar.low;
+    s.hlAt = (s.hlAt + 1) % (STOCH_N - 1);
+    if (fastK !== null) [s.fastK2, s.fastK1] = [s.fastK1, fastK];
+    if (stochK !== null) [s.slowK2, s.slowK1] = [s.slowK1, stochK];
+    s.volumes[s.volumesAt] = bar.volume;
+    s.volumesAt = (s.volumesAt + 1) % 20;
     s.volumeSum = volumeSum;
     s.sessionDay = day;
     s.sessionValue = sessionValue;
     s.sessionVolume = sessionVolume;
   }
   return {
-    sma5: sma(5), sma20: bbMiddle, sma60: sma(60), sma120: sma(120), sma200: sma(200),
+    sma5: have >= 5 ? (newSums[W5] as number) / 5 : null, sma20: bbMiddle,
+    sma60: have >= 60 ? (newSums[W60] as number) / 60 : null, sma120: have >= 120 ? (newSums[W120] as number) / 120 : null,
+    sma200: have >= 200 ? (newSums[W200] as number) / 200 : null,
     ema12, ema26, rsi14,
     macd, macdSignal: signal, macdHist: macd !== null && signal !== null ? macd - signal : null,
     bbUpper, bbMiddle, bbLower, stochK, stochD, atr14: atr, vwap, volumeSma20,

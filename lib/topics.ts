@@ -19,6 +19,7 @@ export interface TopicCatalogue {
   lateTicks: TopicSpec;
   rawKis: TopicSpec;
   candles(interval: CandleInterval): TopicSpec;
+  indicators(interval: CandleInterval): TopicSpec;
   dlq(stage: string): TopicSpec;
 }
 
@@ -36,6 +37,7 @@ export function topicCatalogue(namespace = '', partitions = 6): TopicCatalogue {
     rawKis: timed('raw.kis.v1', 7),
     // Daily candles are the long history; intraday candles are rebuilt from ticks if needed.
     candles: (interval) => timed(`market.candles.${interval}.v1`, interval === '1d' ? 3650 : 30),
+    indicators: (interval) => timed(`market.indicators.${interval}.v1`, interval === '1d' ? 3650 : 30),
     dlq: (stage) => timed(`dlq.${stage}.v1`, 14, 1),
   };
 }

@@ -83,6 +83,229 @@ export const CandleSchema: avro.Schema = {
   ]
 } as avro.Schema;
 
+/** schemas/indicators.avsc */
+export const IndicatorsSchema: avro.Schema = {
+  "type": "record",
+  "name": "Indicators",
+  "namespace": "kr.kmarket.market",
+  "doc": "Technical indicators of one symbol's bar at one interval. Computed per final candle (isFinal) and per in-progress candle (provisional). Values before an indicator's warm-up are null, never zero.",
+  "fields": [
+    {
+      "name": "symbol",
+      "type": "string"
+    },
+    {
+      "name": "interval",
+      "type": "string",
+      "doc": "the candle interval the indicators are computed on: 1s, 1m, 5m, 15m, 1h, 1d"
+    },
+    {
+      "name": "windowStart",
+      "type": {
+        "type": "long",
+        "logicalType": "timestamp-micros"
+      },
+      "doc": "start of the bar (candle window) these values belong to"
+    },
+    {
+      "name": "windowEnd",
+      "type": {
+        "type": "long",
+        "logicalType": "timestamp-micros"
+      }
+    },
+    {
+      "name": "close",
+      "type": "long",
+      "doc": "the bar's close, KRW"
+    },
+    {
+      "name": "isFinal",
+      "type": "boolean",
+      "doc": "true: from the final candle, the value of record; false: provisional, from the in-progress candle, replaced by later versions"
+    },
+    {
+      "name": "sma5",
+      "type": [
+        "null",
+        "double"
+      ],
+      "default": null,
+      "doc": "simple moving average of closes, 5 bars; null until its warm-up is complete"
+    },
+    {
+      "name": "sma20",
+      "type": [
+        "null",
+        "double"
+      ],
+      "default": null,
+      "doc": "20 bars; null until its warm-up is complete"
+    },
+    {
+      "name": "sma60",
+      "type": [
+        "null",
+        "double"
+      ],
+      "default": null,
+      "doc": "60 bars; null until its warm-up is complete"
+    },
+    {
+      "name": "sma120",
+      "type": [
+        "null",
+        "double"
+      ],
+      "default": null,
+      "doc": "120 bars; null until its warm-up is complete"
+    },
+    {
+      "name": "sma200",
+      "type": [
+        "null",
+        "double"
+      ],
+      "default": null,
+      "doc": "200 bars; null until its warm-up is complete"
+    },
+    {
+      "name": "ema12",
+      "type": [
+        "null",
+        "double"
+      ],
+      "default": null,
+      "doc": "exponential moving average, 12 bars, seeded with the SMA of the first 12 (TA-Lib); null until its warm-up is complete"
+    },
+    {
+      "name": "ema26",
+      "type": [
+        "null",
+        "double"
+      ],
+      "default": null,
+      "doc": "26 bars; null until its warm-up is complete"
+    },
+    {
+      "name": "rsi14",
+      "type": [
+        "null",
+        "double"
+      ],
+      "default": null,
+      "doc": "relative strength index, 14 bars, Wilder's smoothing (0..100); null until its warm-up is complete"
+    },
+    {
+      "name": "macd",
+      "type": [
+        "null",
+        "double"
+      ],
+      "default": null,
+      "doc": "MACD line: EMA 12 - EMA 26 (TA-Lib seeding); null until its warm-up is complete"
+    },
+    {
+      "name": "macdSignal",
+      "type": [
+        "null",
+        "double"
+      ],
+      "default": null,
+      "doc": "EMA 9 of the MACD line; null until its warm-up is complete"
+    },
+    {
+      "name": "macdHist",
+      "type": [
+        "null",
+        "double"
+      ],
+      "default": null,
+      "doc": "macd - macdSignal; null until its warm-up is complete"
+    },
+    {
+      "name": "bbUpper",
+      "type": [
+        "null",
+        "double"
+      ],
+      "default": null,
+      "doc": "Bollinger upper band: SMA 20 + 2 population standard deviations; null until its warm-up is complete"
+    },
+    {
+      "name": "bbMiddle",
+      "type": [
+        "null",
+        "double"
+      ],
+      "default": null,
+      "doc": "SMA 20; null until its warm-up is complete"
+    },
+    {
+      "name": "bbLower",
+      "type": [
+        "null",
+        "double"
+      ],
+      "default": null,
+      "doc": "SMA 20 - 2 population standard deviations; null until its warm-up is complete"
+    },
+    {
+      "name": "stochK",
+      "type": [
+        "null",
+        "double"
+      ],
+      "default": null,
+      "doc": "slow stochastic %K: SMA 3 of fast %K over 14 bars (0..100); null until its warm-up is complete"
+    },
+    {
+      "name": "stochD",
+      "type": [
+        "null",
+        "double"
+      ],
+      "default": null,
+      "doc": "slow stochastic %D: SMA 3 of %K; null until its warm-up is complete"
+    },
+    {
+      "name": "atr14",
+      "type": [
+        "null",
+        "double"
+      ],
+      "default": null,
+      "doc": "average true range, 14 bars, Wilder's smoothing, KRW; null until its warm-up is complete"
+    },
+    {
+      "name": "vwap",
+      "type": [
+        "null",
+        "double"
+      ],
+      "default": null,
+      "doc": "session VWAP: traded value / volume since midnight KST, KRW; null until its warm-up is complete"
+    },
+    {
+      "name": "volumeSma20",
+      "type": [
+        "null",
+        "double"
+      ],
+      "default": null,
+      "doc": "simple moving average of volume, 20 bars, shares; null until its warm-up is complete"
+    },
+    {
+      "name": "emittedAt",
+      "type": {
+        "type": "long",
+        "logicalType": "timestamp-micros"
+      },
+      "doc": "processing time of this emission"
+    }
+  ]
+} as avro.Schema;
+
 /** schemas/orderbook.avsc */
 export const OrderBookSchema: avro.Schema = {
   "type": "record",

@@ -28,6 +28,61 @@ export interface Candle {
   emittedAt: number;
 }
 
+/** Technical indicators of one symbol's bar at one interval. Computed per final candle (isFinal) and per in-progress candle (provisional). Values before an indicator's warm-up are null, never zero. */
+export interface Indicators {
+  symbol: string;
+  /** the candle interval the indicators are computed on: 1s, 1m, 5m, 15m, 1h, 1d */
+  interval: string;
+  /** start of the bar (candle window) these values belong to (timestamp-micros) */
+  windowStart: number;
+  /** (timestamp-micros) */
+  windowEnd: number;
+  /** the bar's close, KRW */
+  close: number;
+  /** true: from the final candle, the value of record; false: provisional, from the in-progress candle, replaced by later versions */
+  isFinal: boolean;
+  /** simple moving average of closes, 5 bars; null until its warm-up is complete */
+  sma5: null | number;
+  /** 20 bars; null until its warm-up is complete */
+  sma20: null | number;
+  /** 60 bars; null until its warm-up is complete */
+  sma60: null | number;
+  /** 120 bars; null until its warm-up is complete */
+  sma120: null | number;
+  /** 200 bars; null until its warm-up is complete */
+  sma200: null | number;
+  /** exponential moving average, 12 bars, seeded with the SMA of the first 12 (TA-Lib); null until its warm-up is complete */
+  ema12: null | number;
+  /** 26 bars; null until its warm-up is complete */
+  ema26: null | number;
+  /** relative strength index, 14 bars, Wilder's smoothing (0..100); null until its warm-up is complete */
+  rsi14: null | number;
+  /** MACD line: EMA 12 - EMA 26 (TA-Lib seeding); null until its warm-up is complete */
+  macd: null | number;
+  /** EMA 9 of the MACD line; null until its warm-up is complete */
+  macdSignal: null | number;
+  /** macd - macdSignal; null until its warm-up is complete */
+  macdHist: null | number;
+  /** Bollinger upper band: SMA 20 + 2 population standard deviations; null until its warm-up is complete */
+  bbUpper: null | number;
+  /** SMA 20; null until its warm-up is complete */
+  bbMiddle: null | number;
+  /** SMA 20 - 2 population standard deviations; null until its warm-up is complete */
+  bbLower: null | number;
+  /** slow stochastic %K: SMA 3 of fast %K over 14 bars (0..100); null until its warm-up is complete */
+  stochK: null | number;
+  /** slow stochastic %D: SMA 3 of %K; null until its warm-up is complete */
+  stochD: null | number;
+  /** average true range, 14 bars, Wilder's smoothing, KRW; null until its warm-up is complete */
+  atr14: null | number;
+  /** session VWAP: traded value / volume since midnight KST, KRW; null until its warm-up is complete */
+  vwap: null | number;
+  /** simple moving average of volume, 20 bars, shares; null until its warm-up is complete */
+  volumeSma20: null | number;
+  /** processing time of this emission (timestamp-micros) */
+  emittedAt: number;
+}
+
 export type TickSource = 'KIS' | 'SIMULATOR' | 'REPLAY';
 export const TickSourceValues = ['KIS', 'SIMULATOR', 'REPLAY'] as const;
 

@@ -1,7 +1,7 @@
 import type { Sender } from '@questdb/nodejs-client';
 import type avro from 'avsc';
-import { CandleSchema, TickSchema } from '../../schemas/generated/schemas.js';
-import type { Candle, Tick } from '../../schemas/generated/types.js';
+import { CandleSchema, IndicatorsSchema, TickSchema } from '../../schemas/generated/schemas.js';
+import type { Candle, Indicators, Tick } from '../../schemas/generated/types.js';
 import { validateCandle, validateTick } from '../../schemas/validation.js';
 import { CANDLE_INTERVALS, type TopicCatalogue, type TopicSpec } from '../../lib/topics.js';
 
@@ -85,11 +85,42 @@ export function candleTable(topic: TopicSpec, table: string): TableMapping<Candl
   };
 }
 
+/** Indicator columns (DOUBLE, null until an indicator's warm-up): record field → column. */
+const INDICATOR_COLUMNS = [
+  ['sma5', 'sma5'], ['sma20', 'sma20'], ['sma60', 'sma60'], ['sma120', 'sma120'], ['sma200', 'sma200'],
+  ['ema12', 'ema12'], ['ema26', 'ema26'], ['rsi14', 'rsi14'], ['macd', 'macd'], ['macdSignal', 'macd_signal'],
+  ['macdHist', 'macd_hist'], ['bbUpper', 'bb_upper'], ['bbMiddle', 'bb_middle'], ['bbLower', 'bb_lower'],
+  ['stochK', 'stoch_k'], ['stochD', 'stoch_d'], ['atr14', 'atr14'], ['vwap', 'vwap'], ['volumeSma20', 'volume_sma20'],
+] as const satisfies ReadonlyArray<readonly [keyof Indicators, string]>;
+
+export function indicatorTable(topic: TopicSpec, table: string): TableMapping<Indicators> {
+  return {
+    topic,
+    table,
+    readerSchema: IndicatorsSchema,
+    ddl: `CREATE TABLE IF NOT EXISTS "${table}" (
+      symbol SYMBOL CAPACITY 4096 CACHE, close LONG, is_final BOOLEAN, ${INDICATOR_COLUMNS.map(([, col]) => `${col} DOUBLE`).join(', ')},
+      window_end TIMESTAMP, emitted_at TIMESTAMP, ts TIMESTAMP
+    ) TIMESTAMP(ts) PARTITION BY DAY WAL DEDUP UPSERT KEYS(ts, symbol)`,
+    validate: (r) => r,
+    upsertKey: (r) => `${r.symbol}@${r.windowStart}`,
+    write: (s, r) => {
+      const row = s.table(table).symbol('symbol', r.symbol).intColumn('close', r.close).booleanColumn('is_final', r.isFinal);
+      for (const [field, col] of INDICATOR_COLUMNS) {
+        const v = r[field];
+        if (v !== null) row.floatColumn(col, v);
+      }
+      return row.timestampColumn('window_end', r.windowEnd, 'us').timestampColumn('emitted_at', r.emittedAt, 'us').at(r.windowStart, 'us');
+    },
+  };
+}
+
 /** The sink's catalogue: topic name → table, for every topic this sink can serve. */
 export function questdbMappings(topics: TopicCatalogue, tablePrefix: string): Map<string, TableMapping<never>> {
   const all: TableMapping<never>[] = [
     tickTable(topics.ticks, `${tablePrefix}ticks`) as TableMapping<never>,
     ...CANDLE_INTERVALS.map((iv) => candleTable(topics.candles(iv), `${tablePrefix}candles_${iv}`) as TableMapping<never>),
+    ...CANDLE_INTERVALS.map((iv) => indicatorTable(topics.indicators(iv), `${tablePrefix}indicators_${iv}`) as TableMapping<never>),
   ];
   return new Map(all.map((m) => [m.topic.name, m]));
 }

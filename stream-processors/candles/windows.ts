@@ -33,15 +33,12 @@ export interface TradeInput {
 export type AddResult = 'accepted' | 'late' | 'already-processed';
 
 /**
- * Event-time tumbling windows for one input partition. Stream time is the largest event time seen
- * (or advanced by an idle punctuation); a window [start, end) closes once stream time ≥ end + grace,
- * after which a trade for it is late. Everything here is deterministic: the same inputs in the same
- * order give the same candles, which is what makes replay after a crash exact.
+ * Event-time tumbling windows for one input partition. Stream time (the runtime's: the largest event
+ * time seen, or advanced while idle) is passed in; a window [start, end) closes once stream time ≥
+ * end + grace, after which a trade for it is late. Everything here is deterministic: the same inputs
+ * in the same order give the same candles, which is what makes replay after a crash exact.
  */
 export class PartitionWindows {
-  streamTime = Number.NEGATIVE_INFINITY;
-  /** Records below this offset were processed before a restart: their closed windows are done. */
-  replayBelow = -1;
   private readonly byStart = new Map<number, Map<string, CandleState>>();
 
   constructor(
@@ -51,27 +48,21 @@ export class PartitionWindows {
     readonly alignOffsetMicros = 0,
   ) {}
 
-  /** Restores the stream time and the replay boundary committed with the offsets. */
-  restore(streamTime: number, processedUpTo: number): void {
-    this.streamTime = streamTime;
-    this.replayBelow = processedUpTo;
-  }
-
   get openWindowCount(): number {
     let n = 0;
     for (const m of this.byStart.values()) n += m.size;
     return n;
   }
 
-  isClosed(windowEnd: number): boolean {
-    return windowEnd + this.graceMicros <= this.streamTime;
+  isClosed(windowEnd: number, streamTime: number): boolean {
+    return windowEnd + this.graceMicros <= streamTime;
   }
 
-  add(trade: TradeInput, offset: number): AddResult {
+  /** Adds a trade at the stream time before it; 'late' when its window closed already. */
+  add(trade: TradeInput, offset: number, streamTime: number): 'accepted' | 'late' {
     const start = windowStartOf(trade.time, this.sizeMicros, this.alignOffsetMicros);
     const end = start + this.sizeMicros;
-    if (this.isClosed(end)) return offset < this.replayBelow ? 'already-processed' : 'late';
-    if (trade.time > this.streamTime) this.streamTime = trade.time;
+    if (this.isClosed(end, streamTime)) return 'late';
     let bucket = this.byStart.get(start);
     if (!bucket) {
       bucket = new Map();
@@ -109,14 +100,9 @@ export class PartitionWindows {
     return 'accepted';
   }
 
-  /** Moves stream time forward (idle punctuation) without a record. */
-  advanceStreamTime(to: number): void {
-    if (to > this.streamTime) this.streamTime = to;
-  }
-
-  /** Removes and returns every window closed at the current stream time, oldest first, then by symbol. */
-  closeWindows(): CandleState[] {
-    const starts = [...this.byStart.keys()].filter((s) => this.isClosed(s + this.sizeMicros)).sort((a, b) => a - b);
+  /** Removes and returns every window closed at `streamTime`, oldest first, then by symbol. */
+  closeWindows(streamTime: number): CandleState[] {
+    const starts = [...this.byStart.keys()].filter((s) => this.isClosed(s + this.sizeMicros, streamTime)).sort((a, b) => a - b);
     const closed: CandleState[] = [];
     for (const s of starts) {
       const bucket = this.byStart.get(s) as Map<string, CandleState>;
@@ -140,11 +126,11 @@ export class PartitionWindows {
     return out;
   }
 
-  /** The offset this partition may commit: nothing an open window still needs may be skipped on restart. */
-  commitOffset(nextOffset: number): number {
-    let low = nextOffset;
+  /** The first input offset an open window still needs (undefined when none is open): a restart re-reads from it. */
+  retainedFrom(): number | undefined {
+    let low = Number.POSITIVE_INFINITY;
     for (const bucket of this.byStart.values()) for (const c of bucket.values()) if (c.firstOffset < low) low = c.firstOffset;
-    return low;
+    return low === Number.POSITIVE_INFINITY ? undefined : low;
   }
 }
 

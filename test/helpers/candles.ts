@@ -7,9 +7,15 @@ export type ExpectedCandle = Pick<Candle, 'symbol' | 'windowStart' | 'open' | 'h
  * second, order each group by (exchange time, sequence).
  */
 export function expectedSecondCandles(ticks: readonly Tick[]): Map<string, ExpectedCandle> {
+  return expectedCandles(ticks, 1_000_000);
+}
+
+/** The same for windows of `sizeMicros` whose starts are shifted by `alignOffsetMicros` (days on KST: +9 h). */
+export function expectedCandles(ticks: readonly Tick[], sizeMicros: number, alignOffsetMicros = 0): Map<string, ExpectedCandle> {
+  const startOf = (t: number) => Math.floor((t + alignOffsetMicros) / sizeMicros) * sizeMicros - alignOffsetMicros;
   const groups = new Map<string, Tick[]>();
   for (const t of ticks) {
-    const start = Math.floor(t.exchangeTime / 1_000_000) * 1_000_000;
+    const start = startOf(t.exchangeTime);
     const key = `${t.symbol}@${start}`;
     const g = groups.get(key);
     if (g) g.push(t);
@@ -21,7 +27,7 @@ export function expectedSecondCandles(ticks: readonly Tick[]): Map<string, Expec
     const first = g[0] as Tick;
     out.set(key, {
       symbol: first.symbol,
-      windowStart: Math.floor(first.exchangeTime / 1_000_000) * 1_000_000,
+      windowStart: startOf(first.exchangeTime),
       open: first.price,
       close: (g[g.length - 1] as Tick).price,
       high: Math.max(...g.map((t) => t.price)),

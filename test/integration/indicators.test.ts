@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import { AvroSerde } from '../../lib/serde.js';
+import { CandleSchema } from '../../schemas/generated/schemas.js';
+import type { Candle, Indicators } from '../../schemas/generated/types.js';
+import { readTopic, testKafka } from '../helpers/kafka.js';
+import { sliceEnv, stopAll } from '../helpers/pipeline.js';
+import { isoToMicros, questdbQuery } from '../helpers/questdb.js';
+import { startService, type RunningService } from '../helpers/service-process.js';
+import { REPO_ROOT, stackEnv } from '../helpers/stack.js';
+import { waitFor } from '../helpers/wait.js';
+
+const running: RunningService[] = [];
+after(() => stopAll(...running));
+
+interface Fixture {
+  bars: Array<{ high: number; low: number; close: number; volume: number; tradedValue: number }>;
+  expected: Record<string, Array<number | null>>;
+}
+
+test('1 m candles → indicators service → topic and QuestDB: equal to TA-Lib within 1e-9, provisional values marked', async () => {
+  const fixture = JSON.parse(readFileSync(join(REPO_ROOT, 'test', 'fixtures', 'talib-indicators.json'), 'utf8')) as Fixture;
+  const { common: base, ns } = sliceEnv('indicators');
+  const common = { ...base, INDICATORS_APP_ID: `${ns.id}-indicators`, INDICATOR_INTERVALS: '1m' };
+  const candlesTopic = `${ns.topicNamespace}market.candles.1m.v1`;
+  const indicatorsTopic = `${ns.topicNamespace}market.indicators.1m.v1`;
+  const admin = testKafka().admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic: candlesTopic, numPartitions: 1 }], waitForLeaders: true });
+  await admin.disconnect();
+
+  // The fixture's bars as final 1 m candles of one symbol, an in-progress version before each tenth.
+  const T0 = (Math.floor(Date.now() / 86_400_000) - 1) * 86_400_000 * 1000;
+  const serde = new AvroSerde(stackEnv().SCHEMA_REGISTRY_URL);
+  const writer = await serde.registerValueSchema<Candle>(candlesTopic, CandleSchema);
+  const messages = fixture.bars.flatMap((b, i) => {
+    const c: Candle = { symbol: '005930', interval: '1m', windowStart: T0 + i * 60_000_000, windowEnd: T0 + (i + 1) * 60_000_000, open: b.close, high: b.high, low: Math.min(b.low, b.close), close: b.close, volume: b.volume, tradedValue: b.tradedValue, tradeCount: 1, vwap: b.close, isFinal: true, emittedAt: 0 };
+    return [...(i % 10 === 9 ? [{ ...c, isFinal: false }] : []), c].map((x) => ({ key: x.symbol, value: writer.encode(x) }));
+  });
+  const producer = testKafka().producer();
+  await producer.connect();
+  await producer.send({ topic: candlesTopic, messages });
+  await producer.disconnect();
+
+  const service = startService('stream-processors/indicators/main.js', common);
+  running.push(service);
+  await service.waitForLog(/indicators running/);
+  const sink = startService('sinks/questdb/main.js', { ...common, SINK_TOPICS: 'market.indicators.1m.v1' });
+  running.push(sink);
+  await sink.waitForLog(/QuestDB sink running/);
+
+  const registry = new SchemaRegistry({ host: stackEnv().SCHEMA_REGISTRY_URL });
+  const records = await Promise.all((await readTopic(indicatorsTopic, { count: messages.length, timeoutMs: 120_000 })).map((m) => registry.decode(m.value as Buffer) as Promise<Indicators>));
+  const finals = records.filter((r) => r.isFinal);
+  assert.equal(finals.length, fixture.bars.length, 'one final record per bar');
+  assert.equal(records.filter((r) => !r.isFinal).length, messages.length - fixture.bars.length, 'the in-progress candles gave provisional records');
+  const near = (a: number, e: number) => Math.abs(a - e) <= 1e-9 * Math.max(Math.abs(e), 1);
+  let compared = 0;
+  for (const [name, expected] of Object.entries(fixture.expected)) {
+    expected.forEach((e, i) => {
+      if (e === null) return;
+      const got = finals[i]?.[name as keyof Indicators];
+      assert.ok(typeof got === 'number' && near(got, e), `${name}[${i}]: ${got} vs TA-Lib ${e}`);
+      compared++;
+    });
+  }
+  assert.ok(compared > 5000);
+
+  const table = `${ns.tablePrefix}indicators_1m`;
+  const rows = await waitFor(`${table} complete`, async () => {
+    const r = await questdbQuery(`select ts, is_final, sma20, rsi14, macd_signal, stoch_d, bb_upper from "${table}"`).catch(() => []);
+    return r.length === fixture.bars.length && r.every((x) => x['is_final'] === true) ? r : undefined;
+  }, { timeoutMs: 90_000, intervalMs: 1_000 });
+  for (const r of rows) {
+    const i = (isoToMicros(r['ts'] as string) - T0) / 60_000_000;
+    for (const [col, name] of [['sma20', 'sma20'], ['rsi14', 'rsi14'], ['macd_signal', 'macdSignal'], ['stoch_d', 'stochD'], ['bb_upper', 'bbUpper']] as const) {
+      const e = fixture.expected[name]?.[i] ?? null;
+      if (e === null) assert.equal(r[col], null, `${col}[${i}] absent before warm-up`);
+      else assert.ok(near(r[col] as number, e), `${table}.${col}[${i}]: ${r[col]} vs ${e}`);
+    }
+  }
+});

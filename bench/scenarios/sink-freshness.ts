@@ -57,8 +57,8 @@ export const scenario: BenchScenario = {
       const t0 = performance.now();
       const tickLag: number[] = [];
       const candleLag: number[] = [];
-      const sql = `select systimestamp() now, (select max(ingest_time) from "${ns.tablePrefix}ticks" where ts > dateadd('s', -30, now())) tick, ` +
-        `(select max(emitted_at) from "${ns.tablePrefix}candles_1s" where ts > dateadd('s', -30, now())) candle`;
+      const sql = `select systimestamp() now, t.tick, c.candle from (select max(ingest_time) tick from "${ns.tablePrefix}ticks" where ts > dateadd('s', -30, now())) t ` +
+        `cross join (select max(emitted_at) candle from "${ns.tablePrefix}candles_1s" where ts > dateadd('s', -30, now())) c`;
       while (performance.now() - t0 < SAMPLE_S * 1000) {
         const next = performance.now() + SAMPLE_EVERY_MS;
         const [r] = await questdbQuery(sql);

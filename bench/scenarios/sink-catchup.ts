@@ -4,13 +4,15 @@
  *   - raw kafkajs eachBatch consume of the same topic (the input ceiling);
  *   - QuestDB's own ceiling: the same rows as prebuilt ILP payloads of 20,000 rows, posted one after
  *     another by a tight loop into an identical fresh table (WAL, the same DEDUP keys);
+ *   - the same payloads through the official client's HTTP transport (ours is node:http, keep-alive),
+ *     into a third table: which transport the sink should use;
  *   - the bare official client (@questdb/nodejs-client, protocol 2, one `await at()` per row and a
  *     flush every 20,000 rows: the old sink's pattern) into another identical table;
  *   - the sink process itself (sinks/questdb/main.ts), from its first flush.
  * Rates count a table's rows as written once a query sees them all (count and WAL applied).
  * BENCH_SINK_TICKS changes the number of ticks (default 1,000,000).
  */
-import { Sender } from '@questdb/nodejs-client';
+import { createTransport, Sender, SenderOptions } from '@questdb/nodejs-client';
 import { AvroSerde } from '../../lib/serde.js';
 import type { Tick } from '../../schemas/generated/types.js';
 import { IlpBuffer } from '../../sinks/questdb/ilp.js';
@@ -94,19 +96,32 @@ export const scenario: BenchScenario = {
     // 2. QuestDB's ceiling: prebuilt payloads posted one after another.
     const ceilingTable = await freshTable(tickMapping, `${ns.tablePrefix}ceiling_ticks`);
     tables.push(ceilingTable.table);
-    const payloads: Buffer[] = [];
-    for (let i = 0; i < ticks.length; i += PER_REQUEST) {
-      const out = new IlpBuffer(PER_REQUEST * 256);
-      for (const t of ticks.slice(i, i + PER_REQUEST)) ceilingTable.encoder.encode(t, out);
-      payloads.push(Buffer.from(out.bytes()));
-    }
+    const transportTable = await freshTable(tickMapping, `${ns.tablePrefix}transport_ticks`);
+    tables.push(transportTable.table);
+    const build = (mapping: TableMapping<unknown>) => {
+      const payloads: Buffer[] = [];
+      for (let i = 0; i < ticks.length; i += PER_REQUEST) {
+        const out = new IlpBuffer(PER_REQUEST * 256);
+        for (const t of ticks.slice(i, i + PER_REQUEST)) mapping.encoder.encode(t, out);
+        payloads.push(Buffer.from(out.bytes()));
+      }
+      return payloads;
+    };
+    let payloads = build(ceilingTable);
     const writer = new IlpHttpWriter(questdbUrl);
     const ceiling = await phase(TICKS, async () => {
       for (const p of payloads) await writer.post(p);
       return waitApplied(ceilingTable.table, TICKS);
     });
     writer.close();
-    payloads.length = 0;
+    payloads = build(transportTable);
+    const transport = createTransport(new SenderOptions(`http::addr=${new URL(questdbUrl).host};protocol_version=2;retry_timeout=10000;stdlib_http=on`));
+    const viaClient = await phase(TICKS, async () => {
+      for (const p of payloads) await transport.send(p);
+      return waitApplied(transportTable.table, TICKS);
+    });
+    await transport.close();
+    payloads = [];
 
     // 3. The bare official client, the old sink's pattern.
     const clientTable = await freshTable(tickMapping, `${ns.tablePrefix}client_ticks`);
@@ -148,6 +163,7 @@ export const scenario: BenchScenario = {
       { name: 'sink catch-up into ticks, one process', value: Math.round(sinkPhase.rate), unit: 'rows/s', target: 100_000, notes: `${(TICKS - sinkPhase.fromRows).toLocaleString('en-US')} rows after the first flush in ${sinkPhase.seconds.toFixed(1)} s; sink ${sinkPhase.cores.toFixed(2)} cores (${(1e6 * sinkPhase.cores / sinkPhase.rate).toFixed(1)} µs CPU per row), QuestDB ${sinkPhase.questdbCores.toFixed(2)} cores; ${pct(sinkPhase.steal)} steal` },
       { name: 'sink ÷ QuestDB ceiling, same run', value: Number(ratio.toFixed(2)), unit: '×', target: 0.7 },
       { name: 'QuestDB ceiling: prebuilt ILP, 20,000-row requests back to back', value: Math.round(ceiling.rate), unit: 'rows/s', notes: `${ceiling.seconds.toFixed(1)} s to applied; QuestDB ${ceiling.questdbCores.toFixed(2)} cores; ${pct(ceiling.steal)} steal` },
+      { name: 'the same prebuilt payloads through the official client\'s HTTP transport', value: Math.round(viaClient.rate), unit: 'rows/s', notes: `${viaClient.seconds.toFixed(1)} s to applied; QuestDB ${viaClient.questdbCores.toFixed(2)} cores; ${pct(viaClient.steal)} steal; the ceiling above uses the sink's own transport (node:http keep-alive)` },
       { name: 'bare official client, await at() per row, flush per 20,000', value: Math.round(bare.rate), unit: 'rows/s', notes: `${bare.seconds.toFixed(1)} s to applied; QuestDB ${bare.questdbCores.toFixed(2)} cores; ${pct(bare.steal)} steal` },
       { name: 'raw kafkajs eachBatch consume of the same topic', value: Math.round(raw.rate), unit: 'msg/s', notes: `${pct(raw.steal)} steal` },
     ];

@@ -263,6 +263,7 @@ await runService({
           let appended = 0;
           let taken = 0;
           let last: string | undefined;
+          let pending = into.offsets.get(key);
           for (const message of batch.messages) {
             if (!isRunning() || isStale() || paused) break;
             try {
@@ -285,9 +286,8 @@ await runService({
             }
             into.records++;
             const offset = Number(message.offset);
-            const p = into.offsets.get(key);
-            if (p) p.next = offset + 1;
-            else into.offsets.set(key, { first: offset, next: offset + 1 });
+            if (pending) pending.next = offset + 1;
+            else into.offsets.set(key, (pending = { first: offset, next: offset + 1 }));
             last = message.offset;
           }
           if (last !== undefined) resolveOffset(last);

@@ -64,7 +64,12 @@ export const scenario: BenchScenario = {
     const { common, ns, ticksTopic } = sliceEnv('benchsink');
     const env = { ...common, TOPIC_PARTITIONS: '6' };
     const questdbUrl = stackEnv().QUESTDB_HTTP_URL;
-    await simulate(env, { symbols: SYMBOLS, ticksPerSecond: 10_000, seconds: TICKS / 10_000, start: '2026-11-20T00:00:00Z', seed: 11 });
+    // Exchange times (the records' Kafka timestamps) of the last hour: older ones fall out of the
+    // topic's 7-day retention at the broker's next check, in the middle of the run.
+    const start = new Date(Math.floor(Date.now() / 1000) * 1000 - 3_600_000).toISOString();
+    await simulate(env, { symbols: SYMBOLS, ticksPerSecond: 10_000, seconds: TICKS / 10_000, start, seed: 11 });
+    const log = (what: string) => console.log(`  ${new Date().toISOString()} ${what}`);
+    log(`${TICKS} ticks in Kafka`);
     const tables: string[] = [];
 
     // 1. Raw kafkajs consume of the topic, keeping the values for the next phases.
@@ -85,6 +90,7 @@ export const scenario: BenchScenario = {
     while (last === 0) await new Promise((r) => setTimeout(r, 50));
     const raw = { rate: values.length / ((last - first) / 1000), steal: stealShare(steal0, cpuTimes()) };
     await consumer.disconnect();
+    log('raw consume done');
 
     // Decoded once, outside every measured phase.
     const serde = new AvroSerde(stackEnv().SCHEMA_REGISTRY_URL);
@@ -114,6 +120,7 @@ export const scenario: BenchScenario = {
       return waitApplied(ceilingTable.table, TICKS);
     });
     writer.close();
+    log('ceiling done');
     payloads = build(transportTable);
     const transport = createTransport(new SenderOptions(`http::addr=${new URL(questdbUrl).host};protocol_version=2;retry_timeout=10000;stdlib_http=on`));
     const viaClient = await phase(TICKS, async () => {
@@ -140,6 +147,7 @@ export const scenario: BenchScenario = {
     });
     await sender.close();
     ticks.length = 0;
+    log('bare client done');
 
     // 4. The sink process, from its first flush to every row applied.
     const sink = startService('sinks/questdb/main.js', { ...env, SINK_TOPICS: 'market.ticks.v1' });
@@ -148,7 +156,11 @@ export const scenario: BenchScenario = {
     try {
       await sink.waitForLog(/QuestDB sink running/);
       let written = 0;
-      while ((written = await metricValue(sink, 'sink_rows_written_total')) === 0) await new Promise((r) => setTimeout(r, 20));
+      const deadline = Date.now() + 120_000;
+      while ((written = await metricValue(sink, 'sink_rows_written_total')) === 0) {
+        if (Date.now() > deadline) throw new Error(`the sink wrote nothing in 2 minutes:\n${sink.output().slice(-3000)}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
       const cpu0 = await metricValue(sink, 'process_cpu_seconds_total');
       const p = await phase(TICKS - written, () => waitApplied(tickMapping.table, TICKS));
       sinkPhase = { ...p, fromRows: written, cores: ((await metricValue(sink, 'process_cpu_seconds_total')) - cpu0) / p.seconds };

@@ -24,7 +24,7 @@ import { metricValue } from '../../test/helpers/metrics.js';
 import { simulate, sliceEnv } from '../../test/helpers/pipeline.js';
 import { startService } from '../../test/helpers/service-process.js';
 import { stackEnv } from '../../test/helpers/stack.js';
-import { cpuTimes, stealShare, type BenchFigure, type BenchScenario } from '../harness.js';
+import { cpuTimes, loadAverage, stealShare, type BenchFigure, type BenchScenario } from '../harness.js';
 import { questdbCpuSeconds, waitApplied } from '../questdb-probe.js';
 
 const TICKS = Number(process.env['BENCH_SINK_TICKS'] ?? 1_000_000);
@@ -32,6 +32,7 @@ const SYMBOLS = 2_880;
 const PER_REQUEST = 20_000;
 
 interface Phase {
+  load: number;
   rate: number;
   seconds: number;
   questdbCores: number;
@@ -45,7 +46,7 @@ async function phase(rows: number, work: () => Promise<number | void>): Promise<
   const t0 = performance.now();
   const end = (await work()) ?? performance.now();
   const seconds = (end - t0) / 1000;
-  return { rate: rows / seconds, seconds, questdbCores: (questdbCpuSeconds() - q0) / seconds, steal: stealShare(machine, cpuTimes()) };
+  return { load: loadAverage(), rate: rows / seconds, seconds, questdbCores: (questdbCpuSeconds() - q0) / seconds, steal: stealShare(machine, cpuTimes()) };
 }
 
 async function freshTable(mapping: TableMapping<unknown>, name: string): Promise<TableMapping<unknown>> {
@@ -172,9 +173,9 @@ export const scenario: BenchScenario = {
     const pct = (x: number) => `${Math.round(x * 100)}%`;
     const ratio = sinkPhase.rate / ceiling.rate;
     return [
-      { name: 'sink catch-up into ticks, one process', value: Math.round(sinkPhase.rate), unit: 'rows/s', target: 100_000, notes: `${(TICKS - sinkPhase.fromRows).toLocaleString('en-US')} rows after the first flush in ${sinkPhase.seconds.toFixed(1)} s; sink ${sinkPhase.cores.toFixed(2)} cores (${(1e6 * sinkPhase.cores / sinkPhase.rate).toFixed(1)} µs CPU per row), QuestDB ${sinkPhase.questdbCores.toFixed(2)} cores; ${pct(sinkPhase.steal)} steal` },
+      { name: 'sink catch-up into ticks, one process', value: Math.round(sinkPhase.rate), unit: 'rows/s', target: 100_000, notes: `${(TICKS - sinkPhase.fromRows).toLocaleString('en-US')} rows after the first flush in ${sinkPhase.seconds.toFixed(1)} s; sink ${sinkPhase.cores.toFixed(2)} cores (${(1e6 * sinkPhase.cores / sinkPhase.rate).toFixed(1)} µs CPU per row), QuestDB ${sinkPhase.questdbCores.toFixed(2)} cores; ${pct(sinkPhase.steal)} steal; load average ${sinkPhase.load} on 2 cores` },
       { name: 'sink ÷ QuestDB ceiling, same run', value: Number(ratio.toFixed(2)), unit: '×', target: 0.7 },
-      { name: 'QuestDB ceiling: prebuilt ILP, 20,000-row requests back to back', value: Math.round(ceiling.rate), unit: 'rows/s', notes: `${ceiling.seconds.toFixed(1)} s to applied; QuestDB ${ceiling.questdbCores.toFixed(2)} cores; ${pct(ceiling.steal)} steal` },
+      { name: 'QuestDB ceiling: prebuilt ILP, 20,000-row requests back to back', value: Math.round(ceiling.rate), unit: 'rows/s', notes: `${ceiling.seconds.toFixed(1)} s to applied; QuestDB ${ceiling.questdbCores.toFixed(2)} cores; ${pct(ceiling.steal)} steal; load average ${ceiling.load}` },
       { name: 'the same prebuilt payloads through the official client\'s HTTP transport', value: Math.round(viaClient.rate), unit: 'rows/s', notes: `${viaClient.seconds.toFixed(1)} s to applied; QuestDB ${viaClient.questdbCores.toFixed(2)} cores; ${pct(viaClient.steal)} steal; the ceiling above uses the sink's own transport (node:http keep-alive)` },
       { name: 'bare official client, await at() per row, flush per 20,000', value: Math.round(bare.rate), unit: 'rows/s', notes: `${bare.seconds.toFixed(1)} s to applied; QuestDB ${bare.questdbCores.toFixed(2)} cores; ${pct(bare.steal)} steal` },
       { name: 'raw kafkajs eachBatch consume of the same topic', value: Math.round(raw.rate), unit: 'msg/s', notes: `${pct(raw.steal)} steal` },

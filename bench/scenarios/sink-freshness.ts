@@ -14,7 +14,7 @@ import { metricValue } from '../../test/helpers/metrics.js';
 import { sliceEnv, stopAll } from '../../test/helpers/pipeline.js';
 import { isoToMicros, questdbQuery } from '../../test/helpers/questdb.js';
 import { startService, type RunningService } from '../../test/helpers/service-process.js';
-import { cpuTimes, stealShare, type BenchFigure, type BenchScenario } from '../harness.js';
+import { cpuTimes, loadAverage, stealShare, type BenchFigure, type BenchScenario } from '../harness.js';
 import { questdbCpuSeconds } from '../questdb-probe.js';
 import { followSimulator } from '../simulator-run.js';
 
@@ -86,7 +86,7 @@ export const scenario: BenchScenario = {
         { name: 'newest in-progress candle, p99', value: ms(quantile(candleLag, 0.99)), unit: 'ms', target: 750, higherIsBetter: false },
         { name: 'newest in-progress candle, max', value: ms(Math.max(...candleLag)), unit: 'ms', higherIsBetter: false },
         { name: 'trades per second produced', value: Math.round(ticks / simSeconds), unit: 'ticks/s', target: RATE * 0.98, notes: `${ticks} trades and ${books} order books in ${simSeconds.toFixed(1)} s; simulator's largest lag behind real time ${maxLag.toFixed(2)} s` },
-        { name: 'CPU while sampling: sink', value: Number(cores('sink')), unit: 'cores', notes: `simulator ${cores('sim')}, candle processor ${cores('processor')}, sink ${cores('sink')}, QuestDB ${cores('questdb')} cores (of 2, with Kafka and the rest beside them); ${Math.round(steal * 100)}% steal` },
+        { name: 'CPU while sampling: sink', value: Number(cores('sink')), unit: 'cores', notes: `simulator ${cores('sim')}, candle processor ${cores('processor')}, sink ${cores('sink')}, QuestDB ${cores('questdb')} cores (of 2, with Kafka and the rest beside them); ${Math.round(steal * 100)}% steal; load average ${loadAverage()}` },
       ];
     } finally {
       await stopAll(...services);

@@ -50,3 +50,8 @@ export function stealShare(before: CpuTimes, after: CpuTimes): number {
   const total = after.total - before.total;
   return total > 0 ? (after.steal - before.steal) / total : 0;
 }
+
+/** The 1-minute load average (runnable processes): above the core count, every process gets a share of a core. */
+export function loadAverage(): number {
+  return Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+}

@@ -1,5 +1,5 @@
 import { AppError } from '../lib/errors.js';
-import type { Candle, Tick } from './generated/types.js';
+import type { Candle, OrderBook, Tick } from './generated/types.js';
 
 /**
  * Invariants the Avro types cannot express. A record that breaks one is not processed: it goes to
@@ -28,4 +28,14 @@ export function validateCandle(c: Candle): Candle {
   if (!(c.windowEnd > c.windowStart)) fail('candle', 'windowEnd must be after windowStart');
   if (!(c.low <= c.open && c.low <= c.close && c.high >= c.open && c.high >= c.close && c.low > 0)) fail('candle', 'OHLC out of order');
   return c;
+}
+
+export function validateOrderBook(b: OrderBook): OrderBook {
+  if (!SYMBOL.test(b.symbol)) fail('order book', `symbol ${JSON.stringify(b.symbol)} is not a 6-character code`);
+  if (!(b.exchangeTime >= MIN_TIME && b.exchangeTime < MAX_TIME)) fail('order book', `exchangeTime ${b.exchangeTime} is not microseconds since 1970 in 2000..2100`);
+  const sides = [b.askPrices, b.askQuantities, b.bidPrices, b.bidQuantities];
+  if (sides.some((a) => a.length > 10)) fail('order book', 'more than 10 levels on a side');
+  if (b.askPrices.length !== b.askQuantities.length || b.bidPrices.length !== b.bidQuantities.length) fail('order book', 'prices and quantities of a side differ in length');
+  if (sides.some((a) => a.some((v) => v < 0))) fail('order book', 'negative price or quantity');
+  return b;
 }

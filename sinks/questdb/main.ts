@@ -1,5 +1,4 @@
-import { Sender } from '@questdb/nodejs-client';
-import avro from 'avsc';
+import type { KafkaMessage } from 'kafkajs';
 import { defineConfig } from '../../lib/config.js';
 import { DeadLetterQueue } from '../../lib/dlq.js';
 import { AppError, toAppError } from '../../lib/errors.js';
@@ -10,7 +9,9 @@ import { SerialQueue } from '../../lib/serial.js';
 import { AvroSerde, registryConfigSpec } from '../../lib/serde.js';
 import { runService } from '../../lib/service.js';
 import { topicCatalogue } from '../../lib/topics.js';
-import { questdbExec } from './questdb-http.js';
+import { IlpBuffer } from './ilp.js';
+import { writeIsolatingRejects } from './isolate.js';
+import { IlpHttpWriter, questdbExec } from './questdb-http.js';
 import { questdbMappings, type TableMapping } from './tables.js';
 
 const config = defineConfig({
@@ -19,21 +20,30 @@ const config = defineConfig({
   ...registryConfigSpec,
   questdbUrl: { env: 'QUESTDB_HTTP_URL', type: 'url', default: 'http://127.0.0.1:9000', doc: 'QuestDB HTTP endpoint (ILP /write and /exec)' },
   tablePrefix: { env: 'QUESTDB_TABLE_PREFIX', type: 'string', default: '', pattern: /^[A-Za-z0-9_]*$/, doc: 'prefix for every table name (tests use a fresh one)' },
-  topics: { env: 'SINK_TOPICS', type: 'list', default: ['market.ticks.v1', 'market.candles.1s.v1'], minItems: 1, doc: 'topics to write, by catalogue name (without TOPIC_NAMESPACE)' },
+  topics: { env: 'SINK_TOPICS', type: 'list', default: ['market.ticks.v1', 'market.candles.1s.v1', 'market.orderbook.v1'], minItems: 1, doc: 'topics to write, by catalogue name (without TOPIC_NAMESPACE)' },
   groupId: { env: 'SINK_GROUP_ID', type: 'string', default: 'questdb-sink', doc: 'consumer group: instances with the same group share the partitions' },
   flushRows: { env: 'SINK_FLUSH_ROWS', type: 'int', default: 20_000, min: 1, doc: 'flush to QuestDB after this many rows' },
-  flushIntervalMs: { env: 'SINK_FLUSH_INTERVAL_MS', type: 'int', default: 200, min: 10, doc: 'flush at least this often while rows are pending (panel freshness)' },
+  flushIntervalMs: { env: 'SINK_FLUSH_INTERVAL_MS', type: 'int', default: 50, min: 5, doc: 'flush pending rows this long after the previous flush started, once it is done (panel freshness)' },
   maxBackoffMs: { env: 'SINK_MAX_BACKOFF_MS', type: 'int', default: 30_000, min: 100, doc: 'longest wait between retries while QuestDB is failing' },
 });
 
+
 type Pending = { first: number; next: number };
+/** Where a row came from: one per partition batch, shared by its rows. */
+type Origin = { topic: string; partition: number; table: string };
 /** Rows in one flush and the input offsets they cover ("topic|partition" → first and next offset). */
 type RowBatch = {
+  ilp: IlpBuffer;
+  /** Per ILP row, in order: its Kafka message and origin (a rejected row's dead letter, the counts). */
+  messages: KafkaMessage[];
+  origins: Origin[];
   offsets: Map<string, Pending>;
-  rows: number;
-  rowsByTable: Map<string, number>;
-  /** Latest version per table and upsert key, written to the buffer just before the flush. */
-  upserts: Map<string, { mapping: TableMapping<unknown>; record: unknown }>;
+  /** Input records taken (rows, rows still in `upserts`, dead letters). */
+  records: number;
+  /** Records per table that became rows (an upsert key's versions count each): the written counter. */
+  recordsByTable: Map<string, number>;
+  /** Latest version per table and upsert key, encoded just before the flush. */
+  upserts: Map<string, { mapping: TableMapping<unknown>; record: unknown; message: KafkaMessage; origin: Origin }>;
 };
 
 await runService({
@@ -47,10 +57,9 @@ await runService({
       const m = all.get(`${c.topicNamespace}${base}`);
       if (!m) problems.push(`SINK_TOPICS: no QuestDB table for ${base} (known: ${[...all.keys()].map((k) => k.slice(c.topicNamespace.length)).join(', ')})`);
       return m;
-    }).filter((m): m is TableMapping<never> => m !== undefined);
+    }).filter((m): m is TableMapping<unknown> => m !== undefined);
     if (problems.length > 0) throw new AppError('CONFIG_INVALID', problems.join('\n'));
     const byTopic = new Map(mappings.map((m) => [m.topic.name, m]));
-    const readers = new Map(mappings.map((m) => [m.topic.name, avro.Type.forSchema(m.readerSchema)]));
 
     for (const m of mappings) await questdbExec(c.questdbUrl, m.ddl);
     logger.info({ tables: mappings.map((m) => m.table) }, 'QuestDB tables ready');
@@ -70,19 +79,14 @@ await runService({
 
     const rowsWritten = new Counter({ name: 'sink_rows_written_total', help: 'records made durable in QuestDB (flushed, offsets committed)', labelNames: ['table'], registers: [metrics] });
     const rowsSent = new Counter({ name: 'sink_rows_sent_total', help: 'rows sent to QuestDB; versions of one upsert key in one flush are sent once', labelNames: ['kind'], registers: [metrics] });
-    const appendedRows = rowsSent.labels({ kind: 'append' }); // per row: skip the label look-up
+    const appendedRows = rowsSent.labels({ kind: 'append' });
     const flushSeconds = new Histogram({ name: 'sink_flush_seconds', help: 'QuestDB flush + offset commit time', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10], registers: [metrics] });
     const flushFailures = new Counter({ name: 'sink_flush_failures_total', help: 'failed flushes (batch re-read from Kafka)', registers: [metrics] });
+    const rejectedRows = new Counter({ name: 'sink_rows_rejected_total', help: 'rows QuestDB refused (sent to the dead-letter topic with its reason)', labelNames: ['table'], registers: [metrics] });
     const pendingRows = new Gauge({ name: 'sink_pending_rows', help: 'rows buffered, not yet flushed', registers: [metrics] });
 
-    // protocol_version=2 skips the /settings look-up and writes LONGs as integers; auto-flush is ours,
-    // because an offset may only be committed after the rows it covers are flushed; stdlib_http makes
-    // a refused connection fail at once (the default transport retries it forever, blocking the sink
-    // while it still looks healthy) so the rewind-and-back-off below takes over.
-    const questdbAddr = new URL(c.questdbUrl).host;
-    const newSender = () => Sender.fromConfig(`http::addr=${questdbAddr};protocol_version=2;auto_flush=off;retry_timeout=10000;stdlib_http=on`);
-    let sender = await newSender();
-    lifecycle.onShutdown('questdb-sender', () => sender.close());
+    const writer = new IlpHttpWriter(c.questdbUrl);
+    lifecycle.onShutdown('questdb-writer', () => writer.close());
 
     const consumer = kafka.consumer({ groupId: c.groupId, maxBytesPerPartition: 4 * 1024 * 1024, sessionTimeout: c.sessionTimeoutMs, heartbeatInterval: Math.floor(c.sessionTimeoutMs / 5) });
     await consumer.connect();
@@ -91,19 +95,25 @@ await runService({
     lifecycle.onShutdown('kafka-liveness', () => kafkaLiveness.close());
 
     /**
-     * Rows are written into the client's buffer batch by batch; a flush hands the buffer to an HTTP
-     * request and the next rows accumulate while it is in flight (two stages, so QuestDB's round trip
-     * does not stall consumption). Offsets are committed after their flush, in flush order. Every
-     * step that touches the buffer or the batches runs in one serial queue.
+     * Rows are encoded into an ILP buffer batch by batch; a flush posts the buffer and the next rows
+     * accumulate in another while it is in flight (two stages, so QuestDB's round trip does not stall
+     * consumption; one request at a time, so a later version of a row always lands after an earlier
+     * one). Offsets are committed after their flush, in flush order. Every step that touches the
+     * buffers or the batches runs in one serial queue.
      */
     const queue = new SerialQueue();
-    const newBatch = (): RowBatch => ({ offsets: new Map(), rows: 0, rowsByTable: new Map(), upserts: new Map() });
+    const spareBuffers: IlpBuffer[] = [];
+    const newBatch = (): RowBatch => ({ ilp: spareBuffers.pop() ?? new IlpBuffer(), messages: [], origins: [], offsets: new Map(), records: 0, recordsByTable: new Map(), upserts: new Map() });
+    const recycle = (batch: RowBatch) => {
+      batch.ilp.reset();
+      if (spareBuffers.length < 2) spareBuffers.push(batch.ilp);
+    };
     let current = newBatch();
     let inFlight: { batch: RowBatch; result: Promise<unknown>; settled: boolean; error?: unknown } | null = null;
     let lastFlush = Date.now();
     let failures = 0;
     let paused = false;
-    setHealth(() => ({ healthy: failures === 0 && kafkaLiveness.reachable && !lifecycle.isStopping, details: { pendingRows: current.rows, consecutiveFailures: failures, kafkaReachable: kafkaLiveness.reachable } }));
+    setHealth(() => ({ healthy: failures === 0 && kafkaLiveness.reachable && !lifecycle.isStopping, details: { pendingRows: current.records, consecutiveFailures: failures, kafkaReachable: kafkaLiveness.reachable } }));
 
     const toCommit = (batch: RowBatch) =>
       [...batch.offsets.entries()].map(([tp, p]) => {
@@ -111,15 +121,51 @@ await runService({
         return { topic, partition: Number(partition), offset: String(p.next) };
       });
 
+    const deadLetter = (origin: Origin, message: KafkaMessage, err: AppError) =>
+      dlq.send(producer, { topic: origin.topic, partition: origin.partition, offset: message.offset, key: message.key, value: message.value }, err);
+
+    /** Encodes one row into the batch; returns why not if the encoder refuses the record. */
+    const encode = (batch: RowBatch, mapping: TableMapping<unknown>, record: unknown, message: KafkaMessage, origin: Origin): AppError | undefined => {
+      try {
+        mapping.encoder.encode(record, batch.ilp);
+      } catch (err) {
+        return new AppError('ENCODE_FAILED', `not an ILP row for ${mapping.table}: ${(err as Error).message}`, { cause: err });
+      }
+      batch.messages.push(message);
+      batch.origins.push(origin);
+      return undefined;
+    };
+
     /** Waits for the in-flight flush; on failure rewinds and backs off. Returns false if it failed. */
     const settle = async (): Promise<boolean> => {
       if (!inFlight) return true;
       const flight = inFlight;
       await flight.result;
       inFlight = null;
-      if (flight.error === undefined) return true;
+      if (flight.error === undefined) {
+        recycle(flight.batch);
+        return true;
+      }
       await onFlushFailure(flight.error, flight.batch);
       return false;
+    };
+
+    /** Writes the batch, dead-letters the rows QuestDB refuses, then commits the batch's offsets. */
+    const write = async (batch: RowBatch) => {
+      const { ilp } = batch;
+      const rejected = await writeIsolatingRejects(ilp.rows, (from, to) => writer.post(ilp.slice(from, to)));
+      for (const { row, error } of rejected) {
+        const origin = batch.origins[row] as Origin;
+        rejectedRows.inc({ table: origin.table });
+        await deadLetter(origin, batch.messages[row] as KafkaMessage, error);
+      }
+      await consumer.commitOffsets(toCommit(batch));
+      const byTable = batch.recordsByTable;
+      for (const { row } of rejected) {
+        const table = (batch.origins[row] as Origin).table;
+        byTable.set(table, (byTable.get(table) ?? 0) - 1);
+      }
+      for (const [table, n] of byTable) rowsWritten.inc({ table }, n);
     };
 
     const flush = async () => {
@@ -128,18 +174,19 @@ await runService({
       const batch = current;
       current = newBatch();
       lastFlush = Date.now();
-      for (const { mapping, record } of batch.upserts.values()) await mapping.write(sender, record);
+      for (const { mapping, record, message, origin } of batch.upserts.values()) {
+        const err = encode(batch, mapping, record, message, origin);
+        if (!err) continue;
+        batch.recordsByTable.set(origin.table, (batch.recordsByTable.get(origin.table) ?? 1) - 1);
+        await deadLetter(origin, message, err);
+      }
       rowsSent.inc({ kind: 'upsert' }, batch.upserts.size);
+      batch.upserts.clear();
       pendingRows.set(0);
       const timer = flushSeconds.startTimer();
-      // flush() copies and clears the client buffer before its first await, so rows written from
-      // now on belong to the next batch.
-      const sent = batch.rows > 0 ? sender.flush() : Promise.resolve(false);
       const flight: NonNullable<typeof inFlight> = { batch, settled: false, result: Promise.resolve() };
-      flight.result = sent
-        .then(() => consumer.commitOffsets(toCommit(batch)))
+      flight.result = write(batch)
         .then(() => {
-          for (const [table, n] of batch.rowsByTable) rowsWritten.inc({ table }, n);
           failures = 0;
           timer();
         })
@@ -148,20 +195,29 @@ await runService({
         })
         .finally(() => {
           flight.settled = true;
+          // Rows that arrived meanwhile go out now rather than at the next tick.
+          void queue.run(pump).catch((err) => fail(err));
         });
       inFlight = flight;
     };
 
+    /** Flushes once the previous flush is done and the interval has passed. */
+    const pump = async () => {
+      if (lifecycle.isStopping) return;
+      if (inFlight?.settled) await settle();
+      if (!inFlight && Date.now() - lastFlush >= c.flushIntervalMs) await flush();
+    };
+
     /**
-     * The client drops the rows of a failed flush, so the only copy left is in Kafka: rewind every
-     * partition with unflushed rows (the failed batch and the one after it) to its first unflushed
-     * offset, drop the buffer, pause, back off, resume.
+     * After a failed write the only copy of its rows is in Kafka: rewind every partition with
+     * unflushed rows (the failed batch and the one after it) to its first unflushed offset, drop the
+     * buffer, pause, back off, resume.
      */
     const onFlushFailure = async (err: unknown, failed: RowBatch) => {
       failures++;
       flushFailures.inc();
       const backoff = Math.min(c.maxBackoffMs, 250 * 2 ** Math.min(failures, 10));
-      logger.error({ err: toAppError(err, 'SINK_WRITE_FAILED'), failures, backoffMs: backoff, rows: failed.rows + current.rows }, 'QuestDB flush failed; re-reading the batch from Kafka after a back-off');
+      logger.error({ err: toAppError(err, 'SINK_WRITE_FAILED'), failures, backoffMs: backoff, rows: failed.records + current.records }, 'QuestDB flush failed; re-reading the batch from Kafka after a back-off');
       const rewind = new Map(current.offsets);
       for (const [tp, p] of failed.offsets) rewind.set(tp, p); // the failed batch starts earlier
       const topicsToPause = [...new Set([...rewind.keys()].map((k) => k.split('|')[0] as string))];
@@ -171,10 +227,10 @@ await runService({
         const [topic, partition] = tp.split('|') as [string, string];
         consumer.seek({ topic, partition: Number(partition), offset: String(p.first) });
       }
+      recycle(failed);
+      recycle(current);
       current = newBatch();
       pendingRows.set(0);
-      await sender.close().catch(() => undefined);
-      sender = await newSender();
       setTimeout(() => {
         paused = false;
         consumer.resume(topicsToPause.map((topic) => ({ topic })));
@@ -182,12 +238,8 @@ await runService({
     };
 
     const timer = setInterval(() => {
-      void queue.run(async () => {
-        if (lifecycle.isStopping) return;
-        if (inFlight?.settled) await settle();
-        if (Date.now() - lastFlush >= c.flushIntervalMs) await flush();
-      }).catch((err) => fail(err));
-    }, Math.max(10, Math.floor(c.flushIntervalMs / 2)));
+      void queue.run(pump).catch((err) => fail(err));
+    }, Math.max(5, Math.floor(c.flushIntervalMs / 2)));
     lifecycle.onShutdown('final-flush', async () => {
       clearInterval(timer);
       await queue.run(async () => {
@@ -207,34 +259,47 @@ await runService({
           if (inFlight?.settled) await settle();
           if (paused) return;
           const mapping = byTopic.get(batch.topic) as TableMapping<unknown>;
-          const reader = readers.get(batch.topic) as avro.Type;
+          const { spec, reader } = mapping;
+          const origin: Origin = { topic: batch.topic, partition: batch.partition, table: mapping.table };
           const key = `${batch.topic}|${batch.partition}`;
           const into = current;
+          let appended = 0;
+          let taken = 0;
+          let last: string | undefined;
+          let pending = into.offsets.get(key);
           for (const message of batch.messages) {
             if (!isRunning() || isStale() || paused) break;
             try {
-              const record = mapping.validate(await serde.decode<unknown>(message.value, reader));
-              if (mapping.upsertKey) {
-                into.upserts.set(`${mapping.table}|${mapping.upsertKey(record)}`, { mapping, record });
+              let decoded = serde.decode<unknown>(message.value, reader);
+              if (decoded instanceof Promise) decoded = await decoded; // only a new schema id needs the registry
+              const record = spec.validate ? spec.validate(decoded) : decoded;
+              if (spec.upsertKey) {
+                into.upserts.set(`${mapping.table}|${spec.upsertKey(record)}`, { mapping, record, message, origin });
+                taken++;
               } else {
-                await mapping.write(sender, record);
-                appendedRows.inc();
+                const err = encode(into, mapping, record, message, origin);
+                if (err) throw err;
+                appended++;
+                taken++;
               }
-              into.rows++;
-              into.rowsByTable.set(mapping.table, (into.rowsByTable.get(mapping.table) ?? 0) + 1);
             } catch (err) {
               const appErr = toAppError(err, 'DECODE_FAILED');
               if (appErr.retryable) throw appErr;
-              await dlq.send(producer, { topic: batch.topic, partition: batch.partition, offset: message.offset, key: message.key, value: message.value }, appErr);
+              await deadLetter(origin, message, appErr);
             }
+            into.records++;
             const offset = Number(message.offset);
-            const p = into.offsets.get(key);
-            if (p) p.next = offset + 1;
-            else into.offsets.set(key, { first: offset, next: offset + 1 });
-            resolveOffset(message.offset);
+            if (pending) pending.next = offset + 1;
+            else into.offsets.set(key, (pending = { first: offset, next: offset + 1 }));
+            last = message.offset;
           }
-          pendingRows.set(current.rows);
-          if (current.rows >= c.flushRows || Date.now() - lastFlush >= c.flushIntervalMs) await flush();
+          if (last !== undefined) resolveOffset(last);
+          appendedRows.inc(appended);
+          into.recordsByTable.set(mapping.table, (into.recordsByTable.get(mapping.table) ?? 0) + taken);
+          pendingRows.set(current.records);
+          // A full batch waits for the flight before it (back-pressure); otherwise the pump flushes.
+          if (current.ilp.rows + current.upserts.size >= c.flushRows) await flush();
+          else if (!inFlight) await pump();
         });
         await heartbeat();
       },

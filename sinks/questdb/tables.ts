@@ -1,91 +1,134 @@
-import type { Sender } from '@questdb/nodejs-client';
-import type avro from 'avsc';
-import { CandleSchema, IndicatorsSchema, TickSchema } from '../../schemas/generated/schemas.js';
-import type { Candle, Indicators, Tick } from '../../schemas/generated/types.js';
-import { validateCandle, validateTick } from '../../schemas/validation.js';
-import { CANDLE_INTERVALS, type TopicCatalogue, type TopicSpec } from '../../lib/topics.js';
+import avro from 'avsc';
+import { CandleSchema, IndicatorsSchema, OrderBookSchema, TickSchema } from '../../schemas/generated/schemas.js';
+import type { Candle, Indicators, OrderBook, Tick } from '../../schemas/generated/types.js';
+import { validateCandle, validateOrderBook, validateTick } from '../../schemas/validation.js';
+import { CANDLE_INTERVALS, type CandleInterval, type TopicCatalogue, type TopicSpec } from '../../lib/topics.js';
+import { boolean, double, IlpTableEncoder, long, symbol, timestamp, type Column } from './ilp.js';
 
 /**
- * How one topic lands in one QuestDB table. Every table has a designated timestamp `ts`, is
- * partitioned by day with WAL, and has DEDUP UPSERT KEYS so a replay or a retried batch overwrites
- * rows instead of duplicating them (and a candle's final version overwrites its in-progress ones).
+ * Every QuestDB table the sink writes, one entry per table, and nothing else to touch.
+ *
+ * To add a table (candles of another interval, indicators, features, daily bars…):
+ *   1. write a `TableSpec` below: the topic it reads (from lib/topics.ts), the Avro reader schema, an
+ *      optional validation (schemas/validation.ts), the designated timestamp, the columns in table
+ *      order with `symbol`/`long`/`double`/`boolean`/`timestamp`/`varchar` from ./ilp.ts, and the DEDUP
+ *      keys (the row's identity besides `ts`; a replay then overwrites instead of duplicating);
+ *   2. add it to `TABLES`;
+ *   3. add the topic's catalogue name to SINK_TOPICS where the sink should write it.
+ * The CREATE TABLE statement is generated from the spec (WAL, PARTITION BY DAY unless `partitionBy`
+ * says otherwise, DEDUP UPSERT KEYS(ts, …dedupKeys)); the ILP rows are encoded by ./ilp.ts, checked
+ * byte for byte against the official client for every table in test/unit/sinks/questdb/tables.test.ts.
+ * A value a column cannot hold (undefined or null) leaves the column out: NULL in QuestDB.
  */
-export interface TableMapping<T> {
-  /** The input topic, created with the catalogue's settings if the sink starts before its producers. */
-  topic: TopicSpec;
+export interface TableSpec<T> {
+  /** Table name, without QUESTDB_TABLE_PREFIX. */
   table: string;
+  topic(topics: TopicCatalogue): TopicSpec;
   readerSchema: avro.Schema;
-  ddl: string;
-  validate(record: T): T;
+  /** Record invariants; a record that breaks one is dead-lettered (VALIDATION_FAILED). */
+  validate?(record: T): T;
+  /** The designated timestamp `ts`, epoch microseconds. */
+  ts(record: T): number;
+  /** In table order (symbols are written first on the wire regardless). */
+  columns: Column<T>[];
+  /** DEDUP UPSERT KEYS besides `ts`. */
+  dedupKeys: string[];
   /**
-   * The table's DEDUP key of a record, for tables whose rows are overwritten by later versions
-   * (candles): only the last version in one flush needs to be sent.
+   * For tables whose rows are overwritten by later versions (candles): the DEDUP key of a record, so
+   * only the last version per key in one flush is sent. The last version wins: a final candle
+   * overwrites its in-progress versions.
    */
   upsertKey?(record: T): string;
-  /** Appends one row; the caller awaits `at` so the client can apply its own flush policy. */
-  write(sender: Sender, record: T): Promise<void>;
+  partitionBy?: 'HOUR' | 'DAY' | 'MONTH' | 'YEAR';
 }
 
-export function tickTable(topic: TopicSpec, table: string): TableMapping<Tick> {
-  return {
-    topic,
-    table,
-    readerSchema: TickSchema,
-    ddl: `CREATE TABLE IF NOT EXISTS "${table}" (
-      symbol SYMBOL CAPACITY 4096 CACHE, price LONG, quantity LONG, side SYMBOL, cumulative_volume LONG,
-      cumulative_value LONG, seq LONG, source SYMBOL, session_code SYMBOL, halted BOOLEAN,
-      ingest_time TIMESTAMP, ts TIMESTAMP
-    ) TIMESTAMP(ts) PARTITION BY DAY WAL DEDUP UPSERT KEYS(ts, symbol, seq)`,
-    validate: validateTick,
-    write: (s, t) =>
-      s.table(table)
-        .symbol('symbol', t.symbol)
-        .symbol('side', t.side)
-        .symbol('source', t.source)
-        .symbol('session_code', t.sessionCode)
-        .intColumn('price', t.price)
-        .intColumn('quantity', t.quantity)
-        .intColumn('cumulative_volume', t.cumulativeVolume)
-        .intColumn('cumulative_value', t.cumulativeValue)
-        .intColumn('seq', t.sequence)
-        .booleanColumn('halted', t.halted)
-        .timestampColumn('ingest_time', t.ingestTime, 'us')
-        .at(t.exchangeTime, 'us'),
-  };
+/** Types one entry and erases its record type, so entries of different records share one list. */
+export function defineTable<T>(spec: TableSpec<T>): TableSpec<unknown> {
+  return spec as unknown as TableSpec<unknown>;
 }
 
-export function candleTable(topic: TopicSpec, table: string): TableMapping<Candle> {
-  return {
-    topic,
-    table,
-    readerSchema: CandleSchema,
-    // 1 s candles of the whole market are ≈ 2,880 rows a second: daily partitions stay small enough.
-    ddl: `CREATE TABLE IF NOT EXISTS "${table}" (
-      symbol SYMBOL CAPACITY 4096 CACHE, open LONG, high LONG, low LONG, close LONG, volume LONG,
-      traded_value LONG, trade_count LONG, vwap DOUBLE, is_final BOOLEAN, window_end TIMESTAMP,
-      emitted_at TIMESTAMP, ts TIMESTAMP
-    ) TIMESTAMP(ts) PARTITION BY DAY WAL DEDUP UPSERT KEYS(ts, symbol)`,
-    validate: validateCandle,
-    upsertKey: (c) => `${c.symbol}@${c.windowStart}`,
-    write: (s, c) =>
-      s.table(table)
-        .symbol('symbol', c.symbol)
-        .intColumn('open', c.open)
-        .intColumn('high', c.high)
-        .intColumn('low', c.low)
-        .intColumn('close', c.close)
-        .intColumn('volume', c.volume)
-        .intColumn('traded_value', c.tradedValue)
-        .intColumn('trade_count', c.tradeCount)
-        .floatColumn('vwap', c.vwap)
-        .booleanColumn('is_final', c.isFinal)
-        .timestampColumn('window_end', c.windowEnd, 'us')
-        .timestampColumn('emitted_at', c.emittedAt, 'us')
-        .at(c.windowStart, 'us'),
-  };
-}
+const tick = defineTable<Tick>({
+  table: 'ticks',
+  topic: (t) => t.ticks,
+  readerSchema: TickSchema,
+  validate: validateTick,
+  ts: (t) => t.exchangeTime,
+  columns: [
+    symbol('symbol', (t) => t.symbol, 'SYMBOL CAPACITY 4096 CACHE'),
+    long('price', (t) => t.price),
+    long('quantity', (t) => t.quantity),
+    symbol('side', (t) => t.side),
+    long('cumulative_volume', (t) => t.cumulativeVolume),
+    long('cumulative_value', (t) => t.cumulativeValue),
+    long('seq', (t) => t.sequence),
+    symbol('source', (t) => t.source),
+    symbol('session_code', (t) => t.sessionCode),
+    boolean('halted', (t) => t.halted),
+    timestamp('ingest_time', (t) => t.ingestTime),
+  ],
+  dedupKeys: ['symbol', 'seq'],
+});
 
-/** Indicator columns (DOUBLE, null until an indicator's warm-up): record field → column. */
+/** 1 s candles of the whole market are ≈ 2,880 rows a second: daily partitions stay small enough. */
+const candles = (interval: CandleInterval) => defineTable<Candle>({
+  table: `candles_${interval}`,
+  topic: (t) => t.candles(interval),
+  readerSchema: CandleSchema,
+  validate: validateCandle,
+  ts: (c) => c.windowStart,
+  columns: [
+    symbol('symbol', (c) => c.symbol, 'SYMBOL CAPACITY 4096 CACHE'),
+    long('open', (c) => c.open),
+    long('high', (c) => c.high),
+    long('low', (c) => c.low),
+    long('close', (c) => c.close),
+    long('volume', (c) => c.volume),
+    long('traded_value', (c) => c.tradedValue),
+    long('trade_count', (c) => c.tradeCount),
+    double('vwap', (c) => c.vwap),
+    boolean('is_final', (c) => c.isFinal),
+    timestamp('window_end', (c) => c.windowEnd),
+    timestamp('emitted_at', (c) => c.emittedAt),
+  ],
+  dedupKeys: ['symbol'],
+  upsertKey: (c) => `${c.symbol}@${c.windowStart}`,
+});
+
+export const BOOK_LEVELS = 10;
+const levels = (side: 'ask' | 'bid', prices: (b: OrderBook) => number[], quantities: (b: OrderBook) => number[]): Column<OrderBook>[] =>
+  Array.from({ length: BOOK_LEVELS }, (_, i) => [
+    long<OrderBook>(`${side}_price_${i + 1}`, (b) => prices(b)[i]),
+    long<OrderBook>(`${side}_qty_${i + 1}`, (b) => quantities(b)[i]),
+  ]).flat();
+
+/**
+ * Order books flattened: level 1 is the best price on each side; a level the record does not have
+ * is NULL. Prices beyond the daily limits are 0 in the record, and stay 0 (no orders possible there).
+ */
+const orderbook = defineTable<OrderBook>({
+  table: 'orderbook',
+  topic: (t) => t.orderbook,
+  readerSchema: OrderBookSchema,
+  validate: validateOrderBook,
+  ts: (b) => b.exchangeTime,
+  columns: [
+    symbol('symbol', (b) => b.symbol, 'SYMBOL CAPACITY 4096 CACHE'),
+    ...levels('ask', (b) => b.askPrices, (b) => b.askQuantities),
+    ...levels('bid', (b) => b.bidPrices, (b) => b.bidQuantities),
+    long('total_ask_qty', (b) => b.totalAskQuantity),
+    long('total_bid_qty', (b) => b.totalBidQuantity),
+    long('expected_price', (b) => b.expectedPrice),
+    long('expected_qty', (b) => b.expectedQuantity),
+    long('cumulative_volume', (b) => b.cumulativeVolume),
+    symbol('hour_class_code', (b) => b.hourClassCode),
+    long('seq', (b) => b.sequence),
+    symbol('source', (b) => b.source),
+    timestamp('ingest_time', (b) => b.ingestTime),
+  ],
+  dedupKeys: ['symbol', 'seq'],
+});
+
+/** Indicator columns (DOUBLE, NULL until an indicator's warm-up): record field → column. */
 const INDICATOR_COLUMNS = [
   ['sma5', 'sma5'], ['sma20', 'sma20'], ['sma60', 'sma60'], ['sma120', 'sma120'], ['sma200', 'sma200'],
   ['ema12', 'ema12'], ['ema26', 'ema26'], ['rsi14', 'rsi14'], ['macd', 'macd'], ['macdSignal', 'macd_signal'],
@@ -93,34 +136,57 @@ const INDICATOR_COLUMNS = [
   ['stochK', 'stoch_k'], ['stochD', 'stoch_d'], ['atr14', 'atr14'], ['vwap', 'vwap'], ['volumeSma20', 'volume_sma20'],
 ] as const satisfies ReadonlyArray<readonly [keyof Indicators, string]>;
 
-export function indicatorTable(topic: TopicSpec, table: string): TableMapping<Indicators> {
-  return {
-    topic,
-    table,
-    readerSchema: IndicatorsSchema,
-    ddl: `CREATE TABLE IF NOT EXISTS "${table}" (
-      symbol SYMBOL CAPACITY 4096 CACHE, close LONG, is_final BOOLEAN, ${INDICATOR_COLUMNS.map(([, col]) => `${col} DOUBLE`).join(', ')},
-      window_end TIMESTAMP, emitted_at TIMESTAMP, ts TIMESTAMP
-    ) TIMESTAMP(ts) PARTITION BY DAY WAL DEDUP UPSERT KEYS(ts, symbol)`,
-    validate: (r) => r,
-    upsertKey: (r) => `${r.symbol}@${r.windowStart}`,
-    write: (s, r) => {
-      const row = s.table(table).symbol('symbol', r.symbol).intColumn('close', r.close).booleanColumn('is_final', r.isFinal);
-      for (const [field, col] of INDICATOR_COLUMNS) {
-        const v = r[field];
-        if (v !== null) row.floatColumn(col, v);
-      }
-      return row.timestampColumn('window_end', r.windowEnd, 'us').timestampColumn('emitted_at', r.emittedAt, 'us').at(r.windowStart, 'us');
-    },
-  };
+/** Indicators per symbol and bar; a provisional set (is_final false) is overwritten by the final one. */
+const indicators = (interval: CandleInterval) => defineTable<Indicators>({
+  table: `indicators_${interval}`,
+  topic: (t) => t.indicators(interval),
+  readerSchema: IndicatorsSchema,
+  ts: (r) => r.windowStart,
+  columns: [
+    symbol('symbol', (r) => r.symbol, 'SYMBOL CAPACITY 4096 CACHE'),
+    long('close', (r) => r.close),
+    boolean('is_final', (r) => r.isFinal),
+    ...INDICATOR_COLUMNS.map(([field, col]) => double<Indicators>(col, (r) => r[field])),
+    timestamp('window_end', (r) => r.windowEnd),
+    timestamp('emitted_at', (r) => r.emittedAt),
+  ],
+  dedupKeys: ['symbol'],
+  upsertKey: (r) => `${r.symbol}@${r.windowStart}`,
+});
+
+export const TABLES: ReadonlyArray<TableSpec<unknown>> = [
+  tick,
+  ...CANDLE_INTERVALS.map(candles),
+  ...CANDLE_INTERVALS.map(indicators),
+  orderbook,
+];
+
+const DDL_TYPES = { symbol: 'SYMBOL', long: 'LONG', double: 'DOUBLE', boolean: 'BOOLEAN', timestamp: 'TIMESTAMP', varchar: 'VARCHAR' } as const;
+
+export function createTableSql(spec: TableSpec<unknown>, table: string): string {
+  const columns = spec.columns.map((c) => `${c.name} ${c.type ?? DDL_TYPES[c.kind]}`);
+  return `CREATE TABLE IF NOT EXISTS "${table}" (${[...columns, 'ts TIMESTAMP'].join(', ')}) ` +
+    `TIMESTAMP(ts) PARTITION BY ${spec.partitionBy ?? 'DAY'} WAL DEDUP UPSERT KEYS(${['ts', ...spec.dedupKeys].join(', ')})`;
+}
+
+/** One table of the running sink: its spec resolved against the topic namespace and table prefix. */
+export interface TableMapping<T> {
+  spec: TableSpec<T>;
+  topic: TopicSpec;
+  table: string;
+  ddl: string;
+  reader: avro.Type;
+  encoder: IlpTableEncoder<T>;
 }
 
 /** The sink's catalogue: topic name → table, for every topic this sink can serve. */
-export function questdbMappings(topics: TopicCatalogue, tablePrefix: string): Map<string, TableMapping<never>> {
-  const all: TableMapping<never>[] = [
-    tickTable(topics.ticks, `${tablePrefix}ticks`) as TableMapping<never>,
-    ...CANDLE_INTERVALS.map((iv) => candleTable(topics.candles(iv), `${tablePrefix}candles_${iv}`) as TableMapping<never>),
-    ...CANDLE_INTERVALS.map((iv) => indicatorTable(topics.indicators(iv), `${tablePrefix}indicators_${iv}`) as TableMapping<never>),
-  ];
-  return new Map(all.map((m) => [m.topic.name, m]));
+export function questdbMappings(topics: TopicCatalogue, tablePrefix: string, tables: ReadonlyArray<TableSpec<unknown>> = TABLES): Map<string, TableMapping<unknown>> {
+  const out = new Map<string, TableMapping<unknown>>();
+  for (const spec of tables) {
+    const table = `${tablePrefix}${spec.table}`;
+    const topic = spec.topic(topics);
+    if (out.has(topic.name)) throw new Error(`two tables read ${topic.name}`);
+    out.set(topic.name, { spec, topic, table, ddl: createTableSql(spec, table), reader: avro.Type.forSchema(spec.readerSchema), encoder: new IlpTableEncoder(table, spec.columns, spec.ts) });
+  }
+  return out;
 }

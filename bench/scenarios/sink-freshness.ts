@@ -1,0 +1,95 @@
+/**
+ * How far behind the live panels are: the simulator in real time at 10,000 trades/s over 2,880
+ * symbols with an order book per trade → the 1 s candle processor → the QuestDB sink (ticks, 1 s
+ * candles, order books), all on this machine beside the servers. For a minute, several times a
+ * second, one SQL query through QuestDB's HTTP endpoint reads what a panel would see:
+ *   - newest tick: systimestamp() − max(ingest_time) of `ticks` (ingest time = when the simulator
+ *     produced the trade, so this is produce → Kafka → sink → QuestDB → visible);
+ *   - newest in-progress candle: systimestamp() − max(emitted_at) of `candles_1s` (emitted_at = when
+ *     the processor emitted that version; it emits every 250 ms, so the newest trade in it is at most
+ *     that much older than emitted_at).
+ * p50 / p99 / max of both, the CPU of each process, and the machine's steal.
+ */
+import { metricValue } from '../../test/helpers/metrics.js';
+import { sliceEnv, stopAll } from '../../test/helpers/pipeline.js';
+import { isoToMicros, questdbQuery } from '../../test/helpers/questdb.js';
+import { startService, type RunningService } from '../../test/helpers/service-process.js';
+import { cpuTimes, loadAverage, stealShare, type BenchFigure, type BenchScenario } from '../harness.js';
+import { questdbCpuSeconds } from '../questdb-probe.js';
+import { followSimulator } from '../simulator-run.js';
+
+// BENCH_FRESH_RATE runs it at another rate (a lighter run when the shared machine cannot carry this one).
+const RATE = Number(process.env['BENCH_FRESH_RATE'] ?? 10_000);
+const SYMBOLS = 2_880;
+const WARM_UP_S = 8;
+const SAMPLE_S = 60;
+const SAMPLE_EVERY_MS = 200;
+
+const quantile = (xs: number[], q: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
+};
+
+export const scenario: BenchScenario = {
+  name: 'sink-freshness',
+  description:
+    `Live freshness at ${RATE.toLocaleString('en-US')} trades/s over ${SYMBOLS.toLocaleString('en-US')} symbols with order books on (simulator in real time → candle processor → QuestDB sink): ` +
+    `newest tick and newest in-progress candle as QuestDB SQL sees them, sampled every ${SAMPLE_EVERY_MS} ms for ${SAMPLE_S} s`,
+  needsStack: true,
+  async run(): Promise<BenchFigure[]> {
+    const { common, ns } = sliceEnv('benchfresh');
+    const env = { ...common, TOPIC_PARTITIONS: '6' };
+    const processor = startService('stream-processors/candles/main.js', env);
+    const sink = startService('sinks/questdb/main.js', { ...env, SINK_TOPICS: 'market.ticks.v1,market.candles.1s.v1,market.orderbook.v1' });
+    const services: RunningService[] = [processor, sink];
+    try {
+      await processor.waitForLog(/candle processor running/);
+      await sink.waitForLog(/QuestDB sink running/);
+      const sim = startService('producers/simulator/main.js', {
+        ...env, SIM_SYMBOLS: String(SYMBOLS), SIM_TICKS_PER_SECOND: String(RATE), SIM_ORDERBOOKS: 'true', SIM_DURATION_SECONDS: String(WARM_UP_S + SAMPLE_S + 2),
+      });
+      services.push(sim);
+      const simRun = followSimulator(sim, `${ns.topicNamespace}market.orderbook.v1`);
+      await new Promise((r) => setTimeout(r, WARM_UP_S * 1000));
+
+      const cpu = async () => ({ sim: await metricValue(sim, 'process_cpu_seconds_total'), processor: await metricValue(processor, 'process_cpu_seconds_total'), sink: await metricValue(sink, 'process_cpu_seconds_total'), questdb: questdbCpuSeconds() });
+      const machine = cpuTimes();
+      const cpu0 = await cpu();
+      const t0 = performance.now();
+      const tickLag: number[] = [];
+      const candleLag: number[] = [];
+      const sql = `select systimestamp() now, t.tick, c.candle from (select max(ingest_time) tick from "${ns.tablePrefix}ticks" where ts > dateadd('s', -30, now())) t ` +
+        `cross join (select max(emitted_at) candle from "${ns.tablePrefix}candles_1s" where ts > dateadd('s', -30, now())) c`;
+      while (performance.now() - t0 < SAMPLE_S * 1000) {
+        const next = performance.now() + SAMPLE_EVERY_MS;
+        const [r] = await questdbQuery(sql);
+        if (r?.['tick'] && r['candle']) {
+          const now = isoToMicros(r['now'] as string);
+          tickLag.push((now - isoToMicros(r['tick'] as string)) / 1000);
+          candleLag.push((now - isoToMicros(r['candle'] as string)) / 1000);
+        }
+        await new Promise((res) => setTimeout(res, Math.max(0, next - performance.now())));
+      }
+      const seconds = (performance.now() - t0) / 1000;
+      const cpu1 = await cpu();
+      const steal = stealShare(machine, cpuTimes());
+      const { ticks, books, seconds: simSeconds, maxLag } = await simRun;
+      const cores = (k: keyof typeof cpu0) => ((cpu1[k] - cpu0[k]) / seconds).toFixed(2);
+      const ms = (x: number) => Math.round(x);
+      const tickNote = `${tickLag.length} samples; p50 ${ms(quantile(tickLag, 0.5))} / p99 ${ms(quantile(tickLag, 0.99))} / max ${ms(Math.max(...tickLag))} ms`;
+      const candleNote = `p50 ${ms(quantile(candleLag, 0.5))} / p99 ${ms(quantile(candleLag, 0.99))} / max ${ms(Math.max(...candleLag))} ms`;
+      return [
+        { name: 'newest tick visible, p50 (now − max(ingest_time))', value: ms(quantile(tickLag, 0.5)), unit: 'ms', target: 150, higherIsBetter: false, notes: tickNote },
+        { name: 'newest tick visible, p99', value: ms(quantile(tickLag, 0.99)), unit: 'ms', target: 400, higherIsBetter: false },
+        { name: 'newest tick visible, max', value: ms(Math.max(...tickLag)), unit: 'ms', higherIsBetter: false },
+        { name: 'newest in-progress candle, p50 (now − max(emitted_at))', value: ms(quantile(candleLag, 0.5)), unit: 'ms', higherIsBetter: false, notes: candleNote },
+        { name: 'newest in-progress candle, p99', value: ms(quantile(candleLag, 0.99)), unit: 'ms', target: 750, higherIsBetter: false },
+        { name: 'newest in-progress candle, max', value: ms(Math.max(...candleLag)), unit: 'ms', higherIsBetter: false },
+        { name: 'trades per second produced', value: Math.round(ticks / simSeconds), unit: 'ticks/s', target: RATE * 0.98, notes: `${ticks} trades and ${books} order books in ${simSeconds.toFixed(1)} s; simulator's largest lag behind real time ${maxLag.toFixed(2)} s` },
+        { name: 'CPU while sampling: sink', value: Number(cores('sink')), unit: 'cores', notes: `simulator ${cores('sim')}, candle processor ${cores('processor')}, sink ${cores('sink')}, QuestDB ${cores('questdb')} cores (of 2, with Kafka and the rest beside them); ${Math.round(steal * 100)}% steal; load average ${loadAverage()}` },
+      ];
+    } finally {
+      await stopAll(...services);
+    }
+  },
+};

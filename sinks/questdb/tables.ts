@@ -1,8 +1,9 @@
 import type { Sender } from '@questdb/nodejs-client';
 import type avro from 'avsc';
-import { CandleSchema, TickSchema } from '../../schemas/generated/schemas.js';
-import type { Candle, Tick } from '../../schemas/generated/types.js';
-import { validateCandle, validateTick } from '../../schemas/validation.js';
+import { CandleSchema, DailyBarSchema, TickSchema } from '../../schemas/generated/schemas.js';
+import type { Candle, DailyBar, Tick } from '../../schemas/generated/types.js';
+import { validateCandle, validateDailyBar, validateTick } from '../../schemas/validation.js';
+import { KST_OFFSET_MICROS, MICROS_PER_SECOND } from '../../lib/time.js';
 import { CANDLE_INTERVALS, type TopicCatalogue, type TopicSpec } from '../../lib/topics.js';
 
 /**
@@ -85,11 +86,50 @@ export function candleTable(topic: TopicSpec, table: string): TableMapping<Candl
   };
 }
 
+/**
+ * KRX daily bars: one row per code and trading day, `ts` = midnight KST of the date (so KST
+ * calendar weeks and months are SAMPLE BY ... TIME ZONE 'Asia/Seoul'). Yearly partitions: five
+ * years of the whole market are 3.5 million rows, daily partitions would be 1,250 tiny ones.
+ */
+export function dailyBarTable(topic: TopicSpec, table: string): TableMapping<DailyBar> {
+  return {
+    topic,
+    table,
+    readerSchema: DailyBarSchema,
+    ddl: `CREATE TABLE IF NOT EXISTS "${table}" (
+      code SYMBOL CAPACITY 8192 CACHE, market SYMBOL, name VARCHAR, open LONG, high LONG, low LONG, close LONG,
+      change LONG, change_rate DOUBLE, volume LONG, traded_value LONG, market_cap LONG, listed_shares LONG,
+      source SYMBOL, ingest_time TIMESTAMP, ts TIMESTAMP
+    ) TIMESTAMP(ts) PARTITION BY YEAR WAL DEDUP UPSERT KEYS(ts, code)`,
+    validate: validateDailyBar,
+    upsertKey: (b) => `${b.code}@${b.date}`,
+    write: (s, b) =>
+      s.table(table)
+        .symbol('code', b.code)
+        .symbol('market', b.market)
+        .symbol('source', b.source)
+        .stringColumn('name', b.name)
+        .intColumn('open', b.open)
+        .intColumn('high', b.high)
+        .intColumn('low', b.low)
+        .intColumn('close', b.close)
+        .intColumn('change', b.change)
+        .floatColumn('change_rate', b.changeRate)
+        .intColumn('volume', b.volume)
+        .intColumn('traded_value', b.tradedValue)
+        .intColumn('market_cap', b.marketCap)
+        .intColumn('listed_shares', b.listedShares)
+        .timestampColumn('ingest_time', b.ingestTime, 'us')
+        .at(b.date * 86_400 * MICROS_PER_SECOND - KST_OFFSET_MICROS, 'us'),
+  };
+}
+
 /** The sink's catalogue: topic name → table, for every topic this sink can serve. */
 export function questdbMappings(topics: TopicCatalogue, tablePrefix: string): Map<string, TableMapping<never>> {
   const all: TableMapping<never>[] = [
     tickTable(topics.ticks, `${tablePrefix}ticks`) as TableMapping<never>,
     ...CANDLE_INTERVALS.map((iv) => candleTable(topics.candles(iv), `${tablePrefix}candles_${iv}`) as TableMapping<never>),
+    dailyBarTable(topics.krxDailyBars, `${tablePrefix}daily_bars`) as TableMapping<never>,
   ];
   return new Map(all.map((m) => [m.topic.name, m]));
 }

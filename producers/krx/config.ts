@@ -35,8 +35,8 @@ export function checkKrxClientConfig(c: KrxClientConfig): void {
 
 /** The pollers' own settings (main.ts). */
 export const krxPollerConfigSpec = defineConfig({
-  listingsPollMinutes: { env: 'KRX_LISTINGS_POLL_MINUTES', type: 'int', default: 360, min: 1, doc: 'how often the listings are polled (the first poll runs at start-up)' },
-  dailyPollMinutes: { env: 'KRX_DAILY_POLL_MINUTES', type: 'int', default: 30, min: 1, doc: "how often the poller checks whether the day's prices are due" },
+  listingsPollMinutes: { env: 'KRX_LISTINGS_POLL_MINUTES', type: 'number', default: 360, min: 0.05, doc: 'how often the listings are polled (the first poll runs at start-up)' },
+  dailyPollMinutes: { env: 'KRX_DAILY_POLL_MINUTES', type: 'number', default: 30, min: 0.05, doc: "how often the poller checks whether the day's prices are due" },
   dailyAfter: { env: 'KRX_DAILY_AFTER', type: 'string', default: '18:00', pattern: /^([01]\d|2[0-3]):[0-5]\d$/, doc: "KST time after which a trading day's prices are fetched (KRX publishes them after the close)" },
   dailyDate: { env: 'KRX_DAILY_DATE', type: 'optional-string', doc: 'fetch the prices of this date (YYYY-MM-DD) instead of today (re-running one day)' },
   runOnce: { env: 'KRX_RUN_ONCE', type: 'bool', default: false, doc: 'poll the listings and one day once, then exit' },

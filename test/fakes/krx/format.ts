@@ -9,13 +9,10 @@ import type { FakeBar, FakeStock } from './market.js';
 
 /** 910274405 → "910,274,405"; negative numbers keep their sign in front. */
 export function withSeparators(n: number): string {
-  const s = String(Math.abs(n));
-  let out = '';
-  for (let i = 0; i < s.length; i++) {
-    if (i > 0 && (s.length - i) % 3 === 0) out += ',';
-    out += s[i];
-  }
-  return n < 0 ? `-${out}` : out;
+  if (n < 0) return `-${withSeparators(-n)}`;
+  if (n < 1000) return String(n);
+  const rest = n % 1000;
+  return `${withSeparators((n - rest) / 1000)},${rest < 10 ? '00' : rest < 100 ? '0' : ''}${rest}`;
 }
 
 const slashDate = (day: number) => epochDayToIso(day).replace(/-/g, '/');

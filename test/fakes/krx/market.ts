@@ -138,8 +138,19 @@ export class FakeKrxMarket {
     return dow === 0 || dow === 6;
   }
 
+  private readonly holidays = new Map<number, boolean>();
+
   /** Holidays: fixed public holidays and three-day Seollal and Chuseok placed per year by a hash. */
   isHoliday(day: number): boolean {
+    let h = this.holidays.get(day);
+    if (h === undefined) {
+      h = this.computeHoliday(day);
+      this.holidays.set(day, h);
+    }
+    return h;
+  }
+
+  private computeHoliday(day: number): boolean {
     const iso = epochDayToIso(day);
     if (FIXED_HOLIDAYS.includes(iso.slice(5))) return true;
     const year = Number(iso.slice(0, 4));

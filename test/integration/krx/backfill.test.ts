@@ -1,20 +1,13 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import type { BackfillCheckpoint } from '../../../producers/krx/checkpoint.js';
-import { stopAll } from '../../helpers/pipeline.js';
 import { dropSchema, pgQuery } from '../../helpers/postgres.js';
 import { questdbQuery } from '../../helpers/questdb.js';
-import type { RunningService } from '../../helpers/service-process.js';
 import { waitFor } from '../../helpers/wait.js';
-import { expectedBars, isoDay, krxWorld } from './helpers.js';
+import { expectedBars, isoDay, krxWorld, testScope } from './helpers.js';
 
-const running: RunningService[] = [];
-const cleanup: Array<() => Promise<void>> = [];
-after(async () => {
-  await stopAll(...running);
-  for (const c of cleanup) await c();
-});
+const { running, cleanup } = testScope();
 
 const FROM = '2025-01-01';
 const TO = '2025-06-30';

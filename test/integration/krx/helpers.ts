@@ -1,10 +1,11 @@
 import { mkdtempSync } from 'node:fs';
+import { after } from 'node:test';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { epochDayToIso, isoToEpochDay } from '../../../lib/time.js';
 import type { FakeBar } from '../../fakes/krx/market.js';
 import { FakeKrxServer, type FakeKrxOptions } from '../../fakes/krx/server.js';
-import { sliceEnv } from '../../helpers/pipeline.js';
+import { sliceEnv, stopAll } from '../../helpers/pipeline.js';
 import { freshSchema } from '../../helpers/postgres.js';
 import { startService, type RunningService } from '../../helpers/service-process.js';
 import { stackEnv } from '../../helpers/stack.js';
@@ -51,3 +52,13 @@ export function expectedBars(fake: FakeKrxServer, from: string, to: string): Fak
 }
 
 export const isoDay = epochDayToIso;
+
+/** What a test file started and must stop: services first, then the rest (fakes, schemas) in order. */
+export function testScope(): { running: RunningService[]; cleanup: Array<() => Promise<void>> } {
+  const scope = { running: [] as RunningService[], cleanup: [] as Array<() => Promise<void>> };
+  after(async () => {
+    await stopAll(...scope.running);
+    for (const c of scope.cleanup) await c();
+  });
+  return scope;
+}

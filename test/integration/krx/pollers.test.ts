@@ -1,23 +1,16 @@
 import assert from 'node:assert/strict';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { DailyBar } from '../../../schemas/generated/types.js';
 import { readTopic } from '../../helpers/kafka.js';
 import { metricValue } from '../../helpers/metrics.js';
-import { stopAll } from '../../helpers/pipeline.js';
 import { dropSchema, pgQuery } from '../../helpers/postgres.js';
-import type { RunningService } from '../../helpers/service-process.js';
 import { stackEnv } from '../../helpers/stack.js';
 import { waitFor } from '../../helpers/wait.js';
 import { isoToEpochDay } from '../../../lib/time.js';
-import { isoDay, krxWorld } from './helpers.js';
+import { isoDay, krxWorld, testScope } from './helpers.js';
 
-const running: RunningService[] = [];
-const cleanup: Array<() => Promise<void>> = [];
-after(async () => {
-  await stopAll(...running);
-  for (const c of cleanup) await c();
-});
+const { running, cleanup } = testScope();
 
 type StockRow = { code: string; isin: string; name: string; english_name: string; market: string; listed_shares: string; listing_date: string; par_value: string | null; delisted: boolean; delisted_date: string | null; market_cap: string | null };
 const stocksSql = "select code, isin, name, english_name, market, listed_shares, to_char(listing_date, 'YYYY-MM-DD') listing_date, par_value, delisted, to_char(delisted_date, 'YYYY-MM-DD') delisted_date, market_cap from stocks order by code";

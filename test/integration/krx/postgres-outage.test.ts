@@ -1,21 +1,14 @@
 import assert from 'node:assert/strict';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { testKafka } from '../../helpers/kafka.js';
 import { metricValue } from '../../helpers/metrics.js';
-import { stopAll } from '../../helpers/pipeline.js';
 import { dropSchema, pgQuery } from '../../helpers/postgres.js';
-import type { RunningService } from '../../helpers/service-process.js';
 import { stackEnv } from '../../helpers/stack.js';
 import { startTcpProxy } from '../../helpers/tcp-proxy.js';
 import { waitFor } from '../../helpers/wait.js';
-import { expectedBars, krxWorld } from './helpers.js';
+import { expectedBars, krxWorld, testScope } from './helpers.js';
 
-const running: RunningService[] = [];
-const cleanup: Array<() => Promise<void>> = [];
-after(async () => {
-  await stopAll(...running);
-  for (const c of cleanup) await c();
-});
+const { running, cleanup } = testScope();
 
 test('Postgres away while bars keep coming: the sink pauses and commits nothing early, then resumes with nothing lost', async () => {
   const w = await krxWorld('krxpgdown');

@@ -18,6 +18,12 @@ import { topicCatalogue } from '../../lib/topics.js';
 import { migrate } from './migrations.js';
 import { postgresMappings, type PgMapping } from './tables.js';
 
+/** SQLSTATE classes 22 (data exception) and 23 (integrity violation): the row is wrong, not the database. */
+function isRowError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^2[23]/.test(code);
+}
+
 const config = defineConfig({
   ...kafkaConfigSpec,
   ...consumerConfigSpec,
@@ -89,13 +95,13 @@ await runService({
         if (batch.messages.length === 0 || !isRunning() || isStale()) return;
         const mapping = byTopic.get(batch.topic) as PgMapping<unknown>;
         const reader = readers.get(batch.topic) as avro.Type;
-        const latest = new Map<string, unknown>();
+        const latest = new Map<string, { record: unknown; message: (typeof batch.messages)[number] }>();
         const bad: Array<{ offset: string; key: Buffer | null; value: Buffer | null; error: AppError }> = [];
         for (const message of batch.messages) {
           try {
             const record = mapping.validate(await serde.decode<unknown>(message.value, reader));
             latest.delete(mapping.key(record)); // re-insert: the last version keeps its place in order
-            latest.set(mapping.key(record), record);
+            latest.set(mapping.key(record), { record, message });
           } catch (err) {
             const appErr = toAppError(err, 'DECODE_FAILED');
             if (appErr.retryable) throw appErr;
@@ -104,17 +110,34 @@ await runService({
         }
         const next = String(Number(batch.lastOffset()) + 1);
         const timer = txSeconds.startTimer();
-        try {
+        const write = async (records: unknown[]) => {
           const client = await pool.connect();
           try {
             await client.query('BEGIN');
-            if (latest.size > 0) await mapping.upsert(client, [...latest.values()]);
+            if (records.length > 0) await mapping.upsert(client, records);
             await client.query('COMMIT');
           } catch (err) {
             await client.query('ROLLBACK').catch(() => undefined);
             throw err;
           } finally {
             client.release();
+          }
+        };
+        try {
+          try {
+            await write([...latest.values()].map((l) => l.record));
+          } catch (err) {
+            if (!isRowError(err)) throw err;
+            // Postgres refused a value (SQLSTATE class 22/23): retrying the batch cannot help. Write
+            // the records one by one and dead-letter those it refuses, so one row cannot stop the sink.
+            for (const { record, message } of latest.values()) {
+              try {
+                await write([record]);
+              } catch (rowErr) {
+                if (!isRowError(rowErr)) throw rowErr;
+                bad.push({ offset: message.offset, key: message.key, value: message.value, error: new AppError('SINK_ROW_REJECTED', `Postgres refused the row: ${(rowErr as Error).message}`, { cause: rowErr }) });
+              }
+            }
           }
           for (const b of bad) await dlq.send(producer, { topic: batch.topic, partition: batch.partition, offset: b.offset, key: b.key, value: b.value }, b.error);
           await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }]);

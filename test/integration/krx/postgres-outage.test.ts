@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { testKafka } from '../../helpers/kafka.js';
+import { AvroSerde } from '../../../lib/serde.js';
+import { StockSchema } from '../../../schemas/generated/schemas.js';
+import type { Stock } from '../../../schemas/generated/types.js';
+import { readTopic, testKafka } from '../../helpers/kafka.js';
 import { metricValue } from '../../helpers/metrics.js';
 import { dropSchema, pgQuery } from '../../helpers/postgres.js';
 import { stackEnv } from '../../helpers/stack.js';
@@ -61,4 +64,32 @@ test('Postgres away while bars keep coming: the sink pauses and commits nothing 
   }
   assert.equal(sink.child.exitCode, null, 'the sink kept running');
   await waitFor('healthy again', async () => ((await fetch(`http://127.0.0.1:${await sink.metricsPort()}/health`)).status === 200 ? true : undefined));
+});
+
+test('a row Postgres refuses (a NUL byte in a name) is dead-lettered with the reason; the rest of the batch is written and the sink goes on', async () => {
+  const w = await krxWorld('krxpgrow', { universe: 5 });
+  cleanup.push(() => w.fake.close(), () => dropSchema(w.schema));
+  const sink = w.postgresSink();
+  running.push(sink);
+  await sink.waitForLog(/Postgres sink running/);
+  const topic = `${w.ns.topicNamespace}ref.stocks.v1`;
+  const writer = await new AvroSerde(stackEnv().SCHEMA_REGISTRY_URL).registerValueSchema<Stock>(topic, StockSchema);
+  const stock = (code: string, name: string): Stock => ({
+    code, isin: 'KR7005930003', name, fullName: name, englishName: name, market: 'KOSPI', sector: null, industry: null, securityGroup: '주권',
+    stockKind: '보통주', parValue: 100, listedShares: 10, listingDate: 1000, delisted: false, delistedDate: null, source: 'KRX_DATA', updatedAt: Date.now() * 1000,
+  });
+  const producer = testKafka().producer();
+  await producer.connect();
+  try {
+    // One partition for all three, so they share a batch.
+    await producer.send({ topic, messages: ['000010', '000020', '000030'].map((code, i) => ({ key: code, partition: 0, value: writer.encode(stock(code, i === 1 ? 'bad\u0000name' : `ok ${code}`)) })) });
+  } finally {
+    await producer.disconnect();
+  }
+  await waitFor('the two good rows', async () => ((await pgQuery(w.schema, 'select count(*) n from stocks'))[0]?.['n'] === '2' ? true : undefined));
+  const [dead] = await readTopic(`${w.ns.topicNamespace}dlq.postgres-sink.v1`, { count: 1 });
+  assert.equal(dead?.key?.toString(), '000020');
+  assert.equal(dead?.headers?.['kmarket.dlq.error.code']?.toString(), 'SINK_ROW_REJECTED');
+  assert.match(dead?.headers?.['kmarket.dlq.error.message']?.toString() ?? '', /Postgres refused the row/);
+  await waitFor('healthy', async () => ((await fetch(`http://127.0.0.1:${await sink.metricsPort()}/health`)).status === 200 ? true : undefined));
 });

@@ -2,6 +2,7 @@
  * Runs benchmark scenarios and rewrites BENCHMARKS.md with their figures.
  *   npm run bench                 all scenarios
  *   npm run bench -- slice-10k    only the named ones
+ *   npm run bench -- --render     only rewrite BENCHMARKS.md from bench/results.json
  * Results of scenarios not run this time are kept from the previous BENCHMARKS.md (bench/results.json).
  */
 import { execFileSync } from 'node:child_process';
@@ -29,13 +30,15 @@ for (const f of readdirSync(join(here, 'scenarios')).filter((f) => f.endsWith('.
   const mod = (await import(pathToFileURL(join(here, 'scenarios', f)).href)) as { scenario: BenchScenario };
   scenarios.push(mod.scenario);
 }
-const wanted = process.argv.slice(2);
+// --render: rewrite BENCHMARKS.md from bench/results.json without running anything (after a merge).
+const renderOnly = process.argv.includes('--render');
+const wanted = process.argv.slice(2).filter((a) => a !== '--render');
 const unknown = wanted.filter((w) => !scenarios.some((s) => s.name === w));
 if (unknown.length > 0) {
   console.error(`unknown scenario(s) ${unknown.join(', ')}; known: ${scenarios.map((s) => s.name).join(', ')}`);
   process.exit(2);
 }
-const selected = wanted.length > 0 ? scenarios.filter((s) => wanted.includes(s.name)) : scenarios;
+const selected = renderOnly ? [] : wanted.length > 0 ? scenarios.filter((s) => wanted.includes(s.name)) : scenarios;
 
 const machine = `${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
 const stored: StoredResult[] = existsSync(resultsFile) ? (JSON.parse(readFileSync(resultsFile, 'utf8')) as StoredResult[]) : [];

@@ -12,6 +12,14 @@ export const ErrorCodes = [
   'KAFKA_UNAVAILABLE',
   'SINK_WRITE_FAILED',
   'SINK_ROW_REJECTED',
+  /** An upstream source (KRX) did not answer, answered 5xx or timed out: a retry can help. */
+  'SOURCE_UNAVAILABLE',
+  /** An upstream source refused our credentials or session (login failed, LOGOUT after a re-login, 401). */
+  'SOURCE_AUTH_FAILED',
+  /** An upstream source answered a body we cannot read (HTML error page, truncated JSON, changed fields). */
+  'SOURCE_BAD_RESPONSE',
+  /** A call budget (e.g. the KRX Open API's calls per day) is spent. */
+  'BUDGET_EXHAUSTED',
   'LATE_EVENT',
   'SHUTDOWN',
   'INTERNAL',

@@ -40,3 +40,23 @@ function twoDigits(text: string, at: number): number {
 export function windowStartOf(t: number, sizeMicros: number, offsetMicros = 0): number {
   return Math.floor((t + offsetMicros) / sizeMicros) * sizeMicros - offsetMicros;
 }
+
+const MS_PER_DAY = 86_400_000;
+
+/** Avro `date` (days since 1970-01-01) → 'YYYY-MM-DD'. */
+export function epochDayToIso(day: number): string {
+  return new Date(day * MS_PER_DAY).toISOString().slice(0, 10);
+}
+
+/** 'YYYY-MM-DD', 'YYYYMMDD' or 'YYYY/MM/DD' → Avro `date`; NaN if it is not a real calendar date. */
+export function isoToEpochDay(date: string): number {
+  const m = /^(\d{4})[-/]?(\d{2})[-/]?(\d{2})$/.exec(date);
+  if (!m) return NaN;
+  const ms = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
+  return epochDayToIso(ms / MS_PER_DAY).replace(/-/g, '') === `${m[1]}${m[2]}${m[3]}` ? ms / MS_PER_DAY : NaN;
+}
+
+/** The KST calendar date of an instant (epoch ms), as an Avro `date`. */
+export function kstEpochDay(epochMs: number): number {
+  return Math.floor((epochMs + KST_OFFSET_MICROS / MICROS_PER_MS) / MS_PER_DAY);
+}

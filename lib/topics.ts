@@ -18,6 +18,9 @@ export interface TopicCatalogue {
   orderbook: TopicSpec;
   lateTicks: TopicSpec;
   rawKis: TopicSpec;
+  /** KRX listings, compacted: the latest record per 6-digit code is the stock's current state. */
+  stocks: TopicSpec;
+  krxDailyBars: TopicSpec;
   candles(interval: CandleInterval): TopicSpec;
   indicators(interval: CandleInterval): TopicSpec;
   dlq(stage: string): TopicSpec;
@@ -35,6 +38,9 @@ export function topicCatalogue(namespace = '', partitions = 6): TopicCatalogue {
     orderbook: timed('market.orderbook.v1', 3),
     lateTicks: timed('market.late-ticks.v1', 7),
     rawKis: timed('raw.kis.v1', 7),
+    stocks: { name: name('ref.stocks.v1'), partitions, config: { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '0' } },
+    // Daily bars are the long history, like daily candles.
+    krxDailyBars: timed('krx.daily-bars.v1', 3650),
     // Daily candles are the long history; intraday candles are rebuilt from ticks if needed.
     candles: (interval) => timed(`market.candles.${interval}.v1`, interval === '1d' ? 3650 : 30),
     indicators: (interval) => timed(`market.indicators.${interval}.v1`, interval === '1d' ? 3650 : 30),

@@ -1,5 +1,5 @@
 import { AppError } from '../lib/errors.js';
-import type { Candle, OrderBook, Tick } from './generated/types.js';
+import type { Candle, DailyBar, OrderBook, Stock, Tick } from './generated/types.js';
 
 /**
  * Invariants the Avro types cannot express. A record that breaks one is not processed: it goes to
@@ -37,5 +37,30 @@ export function validateOrderBook(b: OrderBook): OrderBook {
   if (sides.some((a) => a.length > 10)) fail('order book', 'more than 10 levels on a side');
   if (b.askPrices.length !== b.askQuantities.length || b.bidPrices.length !== b.bidQuantities.length) fail('order book', 'prices and quantities of a side differ in length');
   if (sides.some((a) => a.some((v) => v < 0))) fail('order book', 'negative price or quantity');
+  return b;
+}
+
+const CODE = /^[0-9A-Z]{6}$/;
+// 1956-03-03 (KRX opened) .. 2100-01-01 as days since 1970: catches a date sent as YYYYMMDD or millis.
+const MIN_DAY = -5_052;
+const MAX_DAY = 47_482;
+
+export function validateStock(s: Stock): Stock {
+  if (!CODE.test(s.code)) fail('stock', `code ${JSON.stringify(s.code)} is not a 6-character code`);
+  if (!/^[A-Z]{2}[0-9A-Z]{9}[0-9]$/.test(s.isin)) fail('stock', `isin ${JSON.stringify(s.isin)} is not an ISIN`);
+  if (!(s.listingDate >= MIN_DAY && s.listingDate < MAX_DAY)) fail('stock', `listingDate ${s.listingDate} is not days since 1970 in 1956..2100`);
+  if (s.listedShares < 0) fail('stock', 'listedShares cannot be negative');
+  if (s.delisted !== (s.delistedDate !== null)) fail('stock', 'delistedDate is set exactly when delisted is true');
+  return s;
+}
+
+export function validateDailyBar(b: DailyBar): DailyBar {
+  if (!CODE.test(b.code)) fail('daily bar', `code ${JSON.stringify(b.code)} is not a 6-character code`);
+  if (!(b.date >= MIN_DAY && b.date < MAX_DAY)) fail('daily bar', `date ${b.date} is not days since 1970 in 1956..2100`);
+  if (!(b.close > 0)) fail('daily bar', `close ${b.close} must be positive`);
+  // A stock without trades that day has open/high/low 0 (KRX reports them so) and no volume.
+  const traded = b.volume > 0;
+  if (traded && !(b.low > 0 && b.low <= b.open && b.low <= b.close && b.high >= b.open && b.high >= b.close)) fail('daily bar', 'OHLC out of order');
+  if (b.volume < 0 || b.tradedValue < 0 || b.marketCap < 0 || b.listedShares < 0) fail('daily bar', 'volume, value, market cap and shares cannot be negative');
   return b;
 }

@@ -83,6 +83,118 @@ export const CandleSchema: avro.Schema = {
   ]
 } as avro.Schema;
 
+/** schemas/daily-bar.avsc */
+export const DailyBarSchema: avro.Schema = {
+  "type": "record",
+  "name": "DailyBar",
+  "namespace": "kr.kmarket.market",
+  "doc": "One stock's regular-session day on KRX (전종목 시세), keyed by its 6-digit code. Prices in KRW and quantities in shares are integers. At most one bar per code and date: a re-sent bar replaces the earlier one.",
+  "fields": [
+    {
+      "name": "code",
+      "type": "string",
+      "doc": "6-character KRX short code"
+    },
+    {
+      "name": "date",
+      "type": {
+        "type": "int",
+        "logicalType": "date"
+      },
+      "doc": "trading date (KST), days since 1970-01-01"
+    },
+    {
+      "name": "market",
+      "type": {
+        "type": "enum",
+        "name": "StockMarket",
+        "namespace": "kr.kmarket.ref",
+        "symbols": [
+          "KOSPI",
+          "KOSDAQ",
+          "KONEX"
+        ],
+        "doc": "KOSDAQ GLOBAL is part of KOSDAQ"
+      }
+    },
+    {
+      "name": "name",
+      "type": "string",
+      "doc": "Korean short name on that day (ISU_ABBRV / ISU_NM)"
+    },
+    {
+      "name": "open",
+      "type": "long",
+      "doc": "KRW; 0 when the stock did not trade (KRX reports 0)"
+    },
+    {
+      "name": "high",
+      "type": "long"
+    },
+    {
+      "name": "low",
+      "type": "long"
+    },
+    {
+      "name": "close",
+      "type": "long"
+    },
+    {
+      "name": "change",
+      "type": "long",
+      "doc": "close minus the previous close, KRW (CMPPREVDD_PRC)"
+    },
+    {
+      "name": "changeRate",
+      "type": "double",
+      "doc": "percent (FLUC_RT)"
+    },
+    {
+      "name": "volume",
+      "type": "long",
+      "doc": "shares traded (ACC_TRDVOL)"
+    },
+    {
+      "name": "tradedValue",
+      "type": "long",
+      "doc": "KRW traded (ACC_TRDVAL)"
+    },
+    {
+      "name": "marketCap",
+      "type": "long",
+      "doc": "close x listed shares, KRW (MKTCAP)"
+    },
+    {
+      "name": "listedShares",
+      "type": "long",
+      "doc": "LIST_SHRS"
+    },
+    {
+      "name": "source",
+      "type": {
+        "type": "enum",
+        "name": "KrxSource",
+        "namespace": "kr.kmarket.ref",
+        "symbols": [
+          "KRX_DATA",
+          "KRX_OPENAPI",
+          "SIMULATOR"
+        ],
+        "default": "KRX_DATA",
+        "doc": "data.krx.co.kr, the KRX Open API, or generated"
+      }
+    },
+    {
+      "name": "ingestTime",
+      "type": {
+        "type": "long",
+        "logicalType": "timestamp-micros"
+      },
+      "doc": "when the poller produced the bar, UTC"
+    }
+  ]
+} as avro.Schema;
+
 /** schemas/indicators.avsc */
 export const IndicatorsSchema: avro.Schema = {
   "type": "record",
@@ -405,6 +517,146 @@ export const OrderBookSchema: avro.Schema = {
         ],
         "default": "SIMULATOR"
       }
+    }
+  ]
+} as avro.Schema;
+
+/** schemas/stock.avsc */
+export const StockSchema: avro.Schema = {
+  "type": "record",
+  "name": "Stock",
+  "namespace": "kr.kmarket.ref",
+  "doc": "One KRX listing (전종목 기본정보), keyed by its 6-digit code on a compacted topic: the latest record is the stock's current state. A stock that disappears from the listings is kept with delisted = true.",
+  "fields": [
+    {
+      "name": "code",
+      "type": "string",
+      "doc": "6-character KRX short code (ISU_SRT_CD), e.g. 005930"
+    },
+    {
+      "name": "isin",
+      "type": "string",
+      "doc": "standard code (ISU_CD), e.g. KR7005930003"
+    },
+    {
+      "name": "name",
+      "type": "string",
+      "doc": "Korean short name (ISU_ABBRV)"
+    },
+    {
+      "name": "fullName",
+      "type": "string",
+      "doc": "Korean full name (ISU_NM)"
+    },
+    {
+      "name": "englishName",
+      "type": "string",
+      "doc": "English name (ISU_ENG_NM)"
+    },
+    {
+      "name": "market",
+      "type": {
+        "type": "enum",
+        "name": "StockMarket",
+        "namespace": "kr.kmarket.ref",
+        "symbols": [
+          "KOSPI",
+          "KOSDAQ",
+          "KONEX"
+        ],
+        "doc": "KOSDAQ GLOBAL is part of KOSDAQ"
+      }
+    },
+    {
+      "name": "sector",
+      "type": [
+        "null",
+        "string"
+      ],
+      "default": null,
+      "doc": "KRX section (SECT_TP_NM), e.g. 우량기업부; null when KRX gives none"
+    },
+    {
+      "name": "industry",
+      "type": [
+        "null",
+        "string"
+      ],
+      "default": null,
+      "doc": "industry classification; not in the KRX listing reports, null until a source provides it"
+    },
+    {
+      "name": "securityGroup",
+      "type": "string",
+      "doc": "security group (SECUGRP_NM), e.g. 주권"
+    },
+    {
+      "name": "stockKind",
+      "type": "string",
+      "doc": "kind of share (KIND_STKCERT_TP_NM), e.g. 보통주"
+    },
+    {
+      "name": "parValue",
+      "type": [
+        "null",
+        "long"
+      ],
+      "default": null,
+      "doc": "par value, KRW (PARVAL); null for no-par shares (무액면)"
+    },
+    {
+      "name": "listedShares",
+      "type": "long",
+      "doc": "shares listed (LIST_SHRS)"
+    },
+    {
+      "name": "listingDate",
+      "type": {
+        "type": "int",
+        "logicalType": "date"
+      },
+      "doc": "listing date (LIST_DD), days since 1970-01-01"
+    },
+    {
+      "name": "delisted",
+      "type": "boolean",
+      "default": false,
+      "doc": "true once the stock is no longer in the listings"
+    },
+    {
+      "name": "delistedDate",
+      "type": [
+        "null",
+        {
+          "type": "int",
+          "logicalType": "date"
+        }
+      ],
+      "default": null,
+      "doc": "the KST date of the first poll that missed the stock"
+    },
+    {
+      "name": "source",
+      "type": {
+        "type": "enum",
+        "name": "KrxSource",
+        "namespace": "kr.kmarket.ref",
+        "symbols": [
+          "KRX_DATA",
+          "KRX_OPENAPI",
+          "SIMULATOR"
+        ],
+        "default": "KRX_DATA",
+        "doc": "data.krx.co.kr, the KRX Open API, or generated"
+      }
+    },
+    {
+      "name": "updatedAt",
+      "type": {
+        "type": "long",
+        "logicalType": "timestamp-micros"
+      },
+      "doc": "when the poller produced this version, UTC"
     }
   ]
 } as avro.Schema;

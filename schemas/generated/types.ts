@@ -28,6 +28,45 @@ export interface Candle {
   emittedAt: number;
 }
 
+/** KOSDAQ GLOBAL is part of KOSDAQ */
+export type StockMarket = 'KOSPI' | 'KOSDAQ' | 'KONEX';
+export const StockMarketValues = ['KOSPI', 'KOSDAQ', 'KONEX'] as const;
+
+/** data.krx.co.kr, the KRX Open API, or generated */
+export type KrxSource = 'KRX_DATA' | 'KRX_OPENAPI' | 'SIMULATOR';
+export const KrxSourceValues = ['KRX_DATA', 'KRX_OPENAPI', 'SIMULATOR'] as const;
+
+/** One stock's regular-session day on KRX (전종목 시세), keyed by its 6-digit code. Prices in KRW and quantities in shares are integers. At most one bar per code and date: a re-sent bar replaces the earlier one. */
+export interface DailyBar {
+  /** 6-character KRX short code */
+  code: string;
+  /** trading date (KST), days since 1970-01-01 (date) */
+  date: number;
+  market: StockMarket;
+  /** Korean short name on that day (ISU_ABBRV / ISU_NM) */
+  name: string;
+  /** KRW; 0 when the stock did not trade (KRX reports 0) */
+  open: number;
+  high: number;
+  low: number;
+  close: number;
+  /** close minus the previous close, KRW (CMPPREVDD_PRC) */
+  change: number;
+  /** percent (FLUC_RT) */
+  changeRate: number;
+  /** shares traded (ACC_TRDVOL) */
+  volume: number;
+  /** KRW traded (ACC_TRDVAL) */
+  tradedValue: number;
+  /** close x listed shares, KRW (MKTCAP) */
+  marketCap: number;
+  /** LIST_SHRS */
+  listedShares: number;
+  source: KrxSource;
+  /** when the poller produced the bar, UTC (timestamp-micros) */
+  ingestTime: number;
+}
+
 /** Technical indicators of one symbol's bar at one interval. Computed per final candle (isFinal) and per in-progress candle (provisional). Values before an indicator's warm-up are null, never zero. */
 export interface Indicators {
   symbol: string;
@@ -111,6 +150,42 @@ export interface OrderBook {
   /** per-symbol sequence number assigned by the producer */
   sequence: number;
   source: TickSource;
+}
+
+/** One KRX listing (전종목 기본정보), keyed by its 6-digit code on a compacted topic: the latest record is the stock's current state. A stock that disappears from the listings is kept with delisted = true. */
+export interface Stock {
+  /** 6-character KRX short code (ISU_SRT_CD), e.g. 005930 */
+  code: string;
+  /** standard code (ISU_CD), e.g. KR7005930003 */
+  isin: string;
+  /** Korean short name (ISU_ABBRV) */
+  name: string;
+  /** Korean full name (ISU_NM) */
+  fullName: string;
+  /** English name (ISU_ENG_NM) */
+  englishName: string;
+  market: StockMarket;
+  /** KRX section (SECT_TP_NM), e.g. 우량기업부; null when KRX gives none */
+  sector: null | string;
+  /** industry classification; not in the KRX listing reports, null until a source provides it */
+  industry: null | string;
+  /** security group (SECUGRP_NM), e.g. 주권 */
+  securityGroup: string;
+  /** kind of share (KIND_STKCERT_TP_NM), e.g. 보통주 */
+  stockKind: string;
+  /** par value, KRW (PARVAL); null for no-par shares (무액면) */
+  parValue: null | number;
+  /** shares listed (LIST_SHRS) */
+  listedShares: number;
+  /** listing date (LIST_DD), days since 1970-01-01 (date) */
+  listingDate: number;
+  /** true once the stock is no longer in the listings */
+  delisted: boolean;
+  /** the KST date of the first poll that missed the stock */
+  delistedDate: null | number;
+  source: KrxSource;
+  /** when the poller produced this version, UTC (timestamp-micros) */
+  updatedAt: number;
 }
 
 /** aggressor side (KIS CCLD_DVSN 1 buy, 5 sell, 3 pre-open auction) */

@@ -1,9 +1,10 @@
 import avro from 'avsc';
-import { CandleSchema, IndicatorsSchema, OrderBookSchema, TickSchema } from '../../schemas/generated/schemas.js';
-import type { Candle, Indicators, OrderBook, Tick } from '../../schemas/generated/types.js';
-import { validateCandle, validateOrderBook, validateTick } from '../../schemas/validation.js';
+import { CandleSchema, DailyBarSchema, IndicatorsSchema, OrderBookSchema, TickSchema } from '../../schemas/generated/schemas.js';
+import type { Candle, DailyBar, Indicators, OrderBook, Tick } from '../../schemas/generated/types.js';
+import { validateCandle, validateDailyBar, validateOrderBook, validateTick } from '../../schemas/validation.js';
+import { KST_OFFSET_MICROS, MICROS_PER_SECOND } from '../../lib/time.js';
 import { CANDLE_INTERVALS, type CandleInterval, type TopicCatalogue, type TopicSpec } from '../../lib/topics.js';
-import { boolean, double, IlpTableEncoder, long, symbol, timestamp, type Column } from './ilp.js';
+import { boolean, double, IlpTableEncoder, long, symbol, timestamp, varchar, type Column } from './ilp.js';
 
 /**
  * Every QuestDB table the sink writes, one entry per table, and nothing else to touch.
@@ -154,11 +155,45 @@ const indicators = (interval: CandleInterval) => defineTable<Indicators>({
   upsertKey: (r) => `${r.symbol}@${r.windowStart}`,
 });
 
+/**
+ * KRX daily bars: one row per code and trading day, `ts` = midnight KST of the date (so KST calendar
+ * weeks and months are SAMPLE BY … TIME ZONE 'Asia/Seoul'). Yearly partitions: five years of the whole
+ * market are 3.5 million rows, daily partitions would be 1,250 tiny ones.
+ */
+const dailyBars = defineTable<DailyBar>({
+  table: 'daily_bars',
+  topic: (t) => t.krxDailyBars,
+  readerSchema: DailyBarSchema,
+  validate: validateDailyBar,
+  ts: (b) => b.date * 86_400 * MICROS_PER_SECOND - KST_OFFSET_MICROS,
+  columns: [
+    symbol('code', (b) => b.code, 'SYMBOL CAPACITY 8192 CACHE'),
+    symbol('market', (b) => b.market),
+    varchar('name', (b) => b.name),
+    long('open', (b) => b.open),
+    long('high', (b) => b.high),
+    long('low', (b) => b.low),
+    long('close', (b) => b.close),
+    long('change', (b) => b.change),
+    double('change_rate', (b) => b.changeRate),
+    long('volume', (b) => b.volume),
+    long('traded_value', (b) => b.tradedValue),
+    long('market_cap', (b) => b.marketCap),
+    long('listed_shares', (b) => b.listedShares),
+    symbol('source', (b) => b.source),
+    timestamp('ingest_time', (b) => b.ingestTime),
+  ],
+  dedupKeys: ['code'],
+  upsertKey: (b) => `${b.code}@${b.date}`,
+  partitionBy: 'YEAR',
+});
+
 export const TABLES: ReadonlyArray<TableSpec<unknown>> = [
   tick,
   ...CANDLE_INTERVALS.map(candles),
   ...CANDLE_INTERVALS.map(indicators),
   orderbook,
+  dailyBars,
 ];
 
 const DDL_TYPES = { symbol: 'SYMBOL', long: 'LONG', double: 'DOUBLE', boolean: 'BOOLEAN', timestamp: 'TIMESTAMP', varchar: 'VARCHAR' } as const;

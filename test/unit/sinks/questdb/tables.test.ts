@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { topicCatalogue } from '../../../../lib/topics.js';
-import type { Candle, Indicators, OrderBook, Tick } from '../../../../schemas/generated/types.js';
+import type { Candle, DailyBar, Indicators, OrderBook, Tick } from '../../../../schemas/generated/types.js';
 import { IlpBuffer } from '../../../../sinks/questdb/ilp.js';
 import { BOOK_LEVELS, createTableSql, questdbMappings, TABLES } from '../../../../sinks/questdb/tables.js';
 import { clientBuffer, clientRows } from './client-reference.js';
@@ -68,7 +68,17 @@ function indicators(n: number, interval: string): Indicators[] {
   }));
 }
 
-const samples = (table: string): unknown[] => (table === 'ticks' ? ticks(40) : table === 'orderbook' ? books(25) : table.startsWith('candles_') ? candles(30, table.slice(8))
+function dailyBars(n: number): DailyBar[] {
+  const r = rng(5);
+  return Array.from({ length: n }, (_, i) => ({
+    code: ['005930', '000660', '0000Z0'][i % 3] as string, date: 20_000 + i, market: (['KOSPI', 'KOSDAQ', 'KONEX'] as const)[i % 3] ?? 'KOSPI',
+    name: ['삼성전자', 'SK하이닉스', '', 'a "b", c=d\\e'][i % 4] as string, open: i === 2 ? 0 : 61_000 + i, high: 62_000, low: 60_000, close: i === 3 ? BIG : 61_500,
+    change: i % 2 ? -500 : 500, changeRate: [0.82, -0.81, 0, 29.99][i % 4] as number, volume: Math.floor(r() * 1e8), tradedValue: Math.floor(r() * 1e13),
+    marketCap: 2 ** 53 - 1, listedShares: 5_969_782_550, source: (['KRX_DATA', 'KRX_OPENAPI', 'SIMULATOR'] as const)[i % 3] ?? 'KRX_DATA', ingestTime: T0 + i,
+  }));
+}
+
+const samples = (table: string): unknown[] => (table === 'daily_bars' ? dailyBars(20) : table === 'ticks' ? ticks(40) : table === 'orderbook' ? books(25) : table.startsWith('candles_') ? candles(30, table.slice(8))
   : table.startsWith('indicators_') ? indicators(36, table.slice(11)) : []);
 
 test('every table encodes byte for byte as the official client writes the same rows', () => {

@@ -1,0 +1,115 @@
+import type pg from 'pg';
+import type { Logger } from '../../lib/logger.js';
+
+/**
+ * Versioned migrations, applied in order at start-up, each in its own transaction with its version
+ * recorded in `schema_migrations`. Never edit an applied migration: add the next version.
+ * Every object lives in the sink's schema (POSTGRES_SCHEMA), reached through the search_path.
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'reference tables: stocks, daily_bars, daily_market_summary',
+    sql: `
+      CREATE TABLE stocks (
+        code text PRIMARY KEY,
+        isin text NOT NULL,
+        name text NOT NULL,
+        full_name text NOT NULL,
+        english_name text NOT NULL,
+        market text NOT NULL CHECK (market IN ('KOSPI', 'KOSDAQ', 'KONEX')),
+        sector text,
+        industry text,
+        security_group text NOT NULL,
+        stock_kind text NOT NULL,
+        par_value bigint,
+        listed_shares bigint NOT NULL,
+        listing_date date NOT NULL,
+        -- From the stock's latest daily bar (the listings do not carry it).
+        market_cap bigint,
+        market_cap_date date,
+        delisted boolean NOT NULL DEFAULT false,
+        delisted_date date,
+        source text NOT NULL,
+        -- When the poller produced this version; an older version never overwrites a newer one.
+        source_updated_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL DEFAULT now()
+      );
+      -- The stocks listed now, per market.
+      CREATE VIEW kospi_stocks AS SELECT * FROM stocks WHERE market = 'KOSPI' AND NOT delisted;
+      CREATE VIEW kosdaq_stocks AS SELECT * FROM stocks WHERE market = 'KOSDAQ' AND NOT delisted;
+
+      CREATE TABLE daily_bars (
+        code text NOT NULL,
+        date date NOT NULL,
+        market text NOT NULL,
+        name text NOT NULL,
+        open bigint NOT NULL,
+        high bigint NOT NULL,
+        low bigint NOT NULL,
+        close bigint NOT NULL,
+        change bigint NOT NULL,
+        change_rate double precision NOT NULL,
+        volume bigint NOT NULL,
+        traded_value bigint NOT NULL,
+        market_cap bigint NOT NULL,
+        listed_shares bigint NOT NULL,
+        source text NOT NULL,
+        ingested_at timestamptz NOT NULL,
+        PRIMARY KEY (code, date)
+      );
+      CREATE INDEX daily_bars_by_date ON daily_bars (date);
+
+      -- Kept current by the sink: in the transaction that upserts bars, the summary rows of the
+      -- dates those bars touch are recomputed from daily_bars (INSERT ... SELECT ... ON CONFLICT).
+      -- Counts are over the stocks that traded that day (volume > 0); a halted stock is in none.
+      CREATE TABLE daily_market_summary (
+        date date NOT NULL,
+        market text NOT NULL,
+        stocks_traded integer NOT NULL,
+        traded_value bigint NOT NULL,
+        -- Mean of the traded stocks' change rates, percent.
+        average_return double precision NOT NULL,
+        advancers integer NOT NULL,
+        decliners integer NOT NULL,
+        unchanged integer NOT NULL,
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (date, market)
+      );
+    `,
+  },
+];
+
+/** Applies the migrations not yet applied; concurrent instances wait on one advisory lock. */
+export async function migrate(pool: pg.Pool, schema: string, logger: Logger, migrations: readonly Migration[] = MIGRATIONS): Promise<number[]> {
+  const client = await pool.connect();
+  const applied: number[] = [];
+  try {
+    await client.query('BEGIN');
+    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`kmarket-migrations:${schema}`]);
+    await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+    await client.query(`CREATE TABLE IF NOT EXISTS "${schema}".schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
+    const done = new Set((await client.query<{ version: number }>(`SELECT version FROM "${schema}".schema_migrations`)).rows.map((r) => r.version));
+    for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
+      if (done.has(m.version)) continue;
+      await client.query(`SET LOCAL search_path TO "${schema}"`);
+      await client.query(m.sql);
+      await client.query(`INSERT INTO "${schema}".schema_migrations (version, name) VALUES ($1, $2)`, [m.version, m.name]);
+      applied.push(m.version);
+      logger.info({ version: m.version, name: m.name, schema }, 'migration applied');
+    }
+    await client.query('COMMIT');
+    return applied;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}

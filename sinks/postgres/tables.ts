@@ -1,0 +1,127 @@
+import type avro from 'avsc';
+import type pg from 'pg';
+import { epochDayToIso } from '../../lib/time.js';
+import type { TopicCatalogue, TopicSpec } from '../../lib/topics.js';
+import { DailyBarSchema, StockSchema } from '../../schemas/generated/schemas.js';
+import type { DailyBar, Stock } from '../../schemas/generated/types.js';
+import { validateDailyBar, validateStock } from '../../schemas/validation.js';
+
+/**
+ * How one topic lands in Postgres. The sink runs one consumer for every mapped topic; per batch,
+ * all mappings upsert inside one transaction, and offsets are committed after it commits.
+ */
+export interface PgMapping<T> {
+  topic: TopicSpec;
+  table: string;
+  readerSchema: avro.Schema;
+  validate(record: T): T;
+  /** The table's primary key of a record: of several versions in one batch only the last is written. */
+  key(record: T): string;
+  /** Upserts records (one version per key) in the caller's transaction, with whatever they keep current. */
+  upsert(client: pg.ClientBase, records: readonly T[]): Promise<void>;
+}
+
+/** First key of the per-date advisory locks around the summary recompute. */
+const SUMMARY_LOCK = 0x4b52_5831;
+const micros = (t: number) => new Date(Math.floor(t / 1000)).toISOString();
+const column = <T, V>(records: readonly T[], f: (r: T) => V) => records.map(f);
+
+export function stocksMapping(topic: TopicSpec): PgMapping<Stock> {
+  return {
+    topic,
+    table: 'stocks',
+    readerSchema: StockSchema,
+    validate: validateStock,
+    key: (s) => s.code,
+    async upsert(client, stocks) {
+      // One statement for the whole batch: arrays in, unnest to rows (no per-row round trips).
+      await client.query(
+        `INSERT INTO stocks (code, isin, name, full_name, english_name, market, sector, industry, security_group, stock_kind,
+           par_value, listed_shares, listing_date, delisted, delisted_date, source, source_updated_at, updated_at)
+         SELECT *, now() FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+           $9::text[], $10::text[], $11::bigint[], $12::bigint[], $13::date[], $14::boolean[], $15::date[], $16::text[], $17::timestamptz[])
+         ON CONFLICT (code) DO UPDATE SET isin = EXCLUDED.isin, name = EXCLUDED.name, full_name = EXCLUDED.full_name,
+           english_name = EXCLUDED.english_name, market = EXCLUDED.market, sector = EXCLUDED.sector, industry = EXCLUDED.industry,
+           security_group = EXCLUDED.security_group, stock_kind = EXCLUDED.stock_kind, par_value = EXCLUDED.par_value,
+           listed_shares = EXCLUDED.listed_shares, listing_date = EXCLUDED.listing_date, delisted = EXCLUDED.delisted,
+           delisted_date = EXCLUDED.delisted_date, source = EXCLUDED.source, source_updated_at = EXCLUDED.source_updated_at, updated_at = now()
+         WHERE stocks.source_updated_at <= EXCLUDED.source_updated_at`,
+        [
+          column(stocks, (s) => s.code), column(stocks, (s) => s.isin), column(stocks, (s) => s.name), column(stocks, (s) => s.fullName),
+          column(stocks, (s) => s.englishName), column(stocks, (s) => s.market), column(stocks, (s) => s.sector), column(stocks, (s) => s.industry),
+          column(stocks, (s) => s.securityGroup), column(stocks, (s) => s.stockKind), column(stocks, (s) => s.parValue), column(stocks, (s) => s.listedShares),
+          column(stocks, (s) => epochDayToIso(s.listingDate)), column(stocks, (s) => s.delisted),
+          column(stocks, (s) => (s.delistedDate === null ? null : epochDayToIso(s.delistedDate))), column(stocks, (s) => s.source),
+          column(stocks, (s) => micros(s.updatedAt)),
+        ],
+      );
+      // A stock that arrives after its bars takes its market cap from the latest one.
+      await client.query(
+        `UPDATE stocks s SET market_cap = b.market_cap, market_cap_date = b.date
+         FROM (SELECT DISTINCT ON (code) code, date, market_cap FROM daily_bars WHERE code = ANY($1::text[]) ORDER BY code, date DESC) b
+         WHERE s.code = b.code AND s.market_cap_date IS DISTINCT FROM b.date`,
+        [column(stocks, (s) => s.code)],
+      );
+    },
+  };
+}
+
+export function dailyBarsMapping(topic: TopicSpec): PgMapping<DailyBar> {
+  return {
+    topic,
+    table: 'daily_bars',
+    readerSchema: DailyBarSchema,
+    validate: validateDailyBar,
+    key: (b) => `${b.code}@${b.date}`,
+    async upsert(client, bars) {
+      const dates = column(bars, (b) => epochDayToIso(b.date));
+      await client.query(
+        `INSERT INTO daily_bars (code, date, market, name, open, high, low, close, change, change_rate, volume, traded_value,
+           market_cap, listed_shares, source, ingested_at)
+         SELECT * FROM unnest($1::text[], $2::date[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[],
+           $9::bigint[], $10::float8[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[], $15::text[], $16::timestamptz[])
+         ON CONFLICT (code, date) DO UPDATE SET market = EXCLUDED.market, name = EXCLUDED.name, open = EXCLUDED.open,
+           high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close, change = EXCLUDED.change, change_rate = EXCLUDED.change_rate,
+           volume = EXCLUDED.volume, traded_value = EXCLUDED.traded_value, market_cap = EXCLUDED.market_cap,
+           listed_shares = EXCLUDED.listed_shares, source = EXCLUDED.source, ingested_at = EXCLUDED.ingested_at`,
+        [
+          column(bars, (b) => b.code), dates, column(bars, (b) => b.market), column(bars, (b) => b.name),
+          column(bars, (b) => b.open), column(bars, (b) => b.high), column(bars, (b) => b.low), column(bars, (b) => b.close),
+          column(bars, (b) => b.change), column(bars, (b) => b.changeRate), column(bars, (b) => b.volume), column(bars, (b) => b.tradedValue),
+          column(bars, (b) => b.marketCap), column(bars, (b) => b.listedShares), column(bars, (b) => b.source), column(bars, (b) => micros(b.ingestTime)),
+        ],
+      );
+      // The latest market cap onto the stock (only forward in time).
+      await client.query(
+        `UPDATE stocks s SET market_cap = v.market_cap, market_cap_date = v.date
+         FROM (SELECT DISTINCT ON (code) code, date, market_cap FROM unnest($1::text[], $2::date[], $3::bigint[]) AS t(code, date, market_cap)
+               ORDER BY code, date DESC) v
+         WHERE s.code = v.code AND (s.market_cap_date IS NULL OR s.market_cap_date <= v.date)`,
+        [column(bars, (b) => b.code), dates, column(bars, (b) => b.marketCap)],
+      );
+      // The summary of every date these bars touch, recomputed from all of that date's bars. Two
+      // transactions with bars of one date (two partitions, two instances) would each miss the
+      // other's uncommitted bars: a per-date lock, taken after our bars are in and in date order
+      // (no deadlock), makes the later one recompute after the earlier committed, seeing both.
+      const touched = [...new Set(dates)].sort();
+      await client.query('SELECT pg_advisory_xact_lock($1, (d - DATE \'1970-01-01\')) FROM unnest($2::date[]) AS d', [SUMMARY_LOCK, touched]);
+      await client.query(
+        `INSERT INTO daily_market_summary (date, market, stocks_traded, traded_value, average_return, advancers, decliners, unchanged, updated_at)
+         SELECT date, market, count(*), sum(traded_value), avg(change_rate), count(*) FILTER (WHERE change > 0),
+                count(*) FILTER (WHERE change < 0), count(*) FILTER (WHERE change = 0), now()
+         FROM daily_bars WHERE date = ANY($1::date[]) AND volume > 0
+         GROUP BY date, market ORDER BY date, market
+         ON CONFLICT (date, market) DO UPDATE SET stocks_traded = EXCLUDED.stocks_traded, traded_value = EXCLUDED.traded_value,
+           average_return = EXCLUDED.average_return, advancers = EXCLUDED.advancers, decliners = EXCLUDED.decliners,
+           unchanged = EXCLUDED.unchanged, updated_at = now()`,
+        [touched],
+      );
+    },
+  };
+}
+
+/** The sink's catalogue: topic name → table, for every topic this sink can serve. */
+export function postgresMappings(topics: TopicCatalogue): Map<string, PgMapping<never>> {
+  const all: PgMapping<never>[] = [stocksMapping(topics.stocks) as PgMapping<never>, dailyBarsMapping(topics.krxDailyBars) as PgMapping<never>];
+  return new Map(all.map((m) => [m.topic.name, m]));
+}

@@ -24,11 +24,19 @@ export const kisConfigSpec = defineConfig({
   trs: { env: 'KIS_TRS', type: 'list', default: ['H0STCNT0', 'H0STASP0'], minItems: 1, itemPattern: TR_PATTERN, doc: 'TR ids per symbol: H0STCNT0 trades, H0STASP0 order book; H0UNCNT0/H0UNASP0 for the KRX+NXT feed (real accounts)' },
   maxRegistrations: { env: 'KIS_MAX_REGISTRATIONS', type: 'int', default: 41, min: 1, max: 1_000, doc: 'registrations per session, counted across TR ids (KIS refuses the 42nd)' },
   custType: { env: 'KIS_CUSTTYPE', type: 'enum', values: ['P', 'B'] as const, default: 'P', doc: 'customer type of the requests: P individual, B corporate' },
-  reconnectBaseMs: { env: 'KIS_RECONNECT_BASE_MS', type: 'int', default: 250, min: 1, doc: 'first reconnect waits 50-100% of this; doubles per failed attempt' },
-  reconnectMaxMs: { env: 'KIS_RECONNECT_MAX_MS', type: 'int', default: 30_000, min: 1, doc: 'longest wait between reconnect attempts' },
-  stableMs: { env: 'KIS_STABLE_MS', type: 'int', default: 10_000, min: 0, doc: 'a connection that lived this long resets the reconnect backoff' },
+  reconnectBaseMs: { env: 'KIS_RECONNECT_BASE_MS', type: 'int', default: 1_000, min: 1, doc: 'after a clean close (the server released the session) the first reconnect waits 50-100% of this; doubles per failed attempt' },
+  slotHoldMs: { env: 'KIS_SLOT_HOLD_MS', type: 'int', default: 20_000, min: 1, doc: 'after an abnormal close or a "slot still held" answer (OPSP0011 on the old key, OPSP8996) the first reconnect waits 100-150% of this; doubles per failed attempt (KIS keeps a dropped session about 20 s; fast retries got keys locked out)' },
+  reconnectMaxMs: { env: 'KIS_RECONNECT_MAX_MS', type: 'int', default: 300_000, min: 1, doc: 'longest reconnect step (held-slot waits add up to half again as jitter)' },
+  stableMs: { env: 'KIS_STABLE_MS', type: 'int', default: 60_000, min: 0, doc: 'a connection that delivered market data for this long resets the reconnect backoff (must exceed KIS_ACK_TIMEOUT_MS)' },
   ackTimeoutMs: { env: 'KIS_ACK_TIMEOUT_MS', type: 'int', default: 10_000, min: 100, doc: 'a (un)subscribe request unanswered this long replaces the connection' },
   idleTimeoutMs: { env: 'KIS_IDLE_TIMEOUT_MS', type: 'int', default: 60_000, min: 100, doc: 'nothing received (not even PINGPONG) this long replaces the connection' },
+  requestIntervalMs: { env: 'KIS_REQUEST_INTERVAL_MS', type: 'int', default: 100, min: 10, max: 5_000, doc: 'least time between two (un)subscribe requests of a session (the official samples wait 50-500 ms; 41 registrations take about 4 s at 100)' },
+  budgetWindowMs: { env: 'KIS_BUDGET_WINDOW_MS', type: 'int', default: 600_000, min: 1_000, doc: 'window of the connect and subscribe budgets below' },
+  connectsPerKey: { env: 'KIS_MAX_CONNECTS_PER_KEY', type: 'int', default: 8, min: 1, doc: 'WebSocket connects per app key in any KIS_BUDGET_WINDOW_MS, never exceeded (KIS blocks keys that connect and close in loops)' },
+  connectsPerProcess: { env: 'KIS_MAX_CONNECTS_PER_PROCESS', type: 'int', default: 40, min: 1, doc: 'WebSocket connects of all keys together in any KIS_BUDGET_WINDOW_MS (KIS can block the IP)' },
+  subscribesPerKey: { env: 'KIS_MAX_SUBSCRIBES_PER_KEY', type: 'int', default: 400, min: 1, doc: 'subscribe requests per app key in any KIS_BUDGET_WINDOW_MS, never exceeded' },
+  subscribesPerProcess: { env: 'KIS_MAX_SUBSCRIBES_PER_PROCESS', type: 'int', default: 2_000, min: 1, doc: 'subscribe requests of all keys together in any KIS_BUDGET_WINDOW_MS' },
+  pausedBacklogBytes: { env: 'KIS_PAUSED_BACKLOG_BYTES', type: 'int', default: 64 * 1024 * 1024, min: 0, doc: 'while Kafka is behind, data frames up to this many bytes are held and the socket is still read, so PINGPONG stays answered; beyond it reading stops' },
   lingerMs: { env: 'KIS_PRODUCE_LINGER_MS', type: 'int', default: 5, min: 0, max: 1_000, doc: 'how long a message waits for others before a produce request when none is in flight' },
   maxBatchMessages: { env: 'KIS_PRODUCE_MAX_BATCH_MESSAGES', type: 'int', default: 2_000, min: 1, max: 100_000, doc: 'upper bound of messages in one produce request' },
   maxBatchBytes: { env: 'KIS_PRODUCE_MAX_BATCH_BYTES', type: 'int', default: 900_000, min: 10_000, max: 100_000_000, doc: 'upper bound of one produce request (stay under the broker message.max.bytes)' },
@@ -73,6 +81,10 @@ export function resolveKisSettings(c: KisConfig): KisSettings {
   }
   if (c.symbols.length === 0 && !c.symbolsFile) problems.push('KIS_SYMBOLS or KIS_SYMBOLS_FILE: no symbol to subscribe');
   if (c.reconnectMaxMs < c.reconnectBaseMs) problems.push(`KIS_RECONNECT_MAX_MS (${c.reconnectMaxMs}) is below KIS_RECONNECT_BASE_MS (${c.reconnectBaseMs})`);
+  if (c.reconnectMaxMs < c.slotHoldMs) problems.push(`KIS_RECONNECT_MAX_MS (${c.reconnectMaxMs}) is below KIS_SLOT_HOLD_MS (${c.slotHoldMs})`);
+  if (c.stableMs <= c.ackTimeoutMs) problems.push(`KIS_STABLE_MS (${c.stableMs}) must exceed KIS_ACK_TIMEOUT_MS (${c.ackTimeoutMs}): a connection dropped for an unanswered request must not count as healthy`);
+  if (c.subscribesPerKey < c.maxRegistrations) problems.push(`KIS_MAX_SUBSCRIBES_PER_KEY (${c.subscribesPerKey}) is below KIS_MAX_REGISTRATIONS (${c.maxRegistrations}): one session could not even be filled`);
+  if (c.connectsPerProcess < c.appKeys.length) problems.push(`KIS_MAX_CONNECTS_PER_PROCESS (${c.connectsPerProcess}) is below the number of app keys (${c.appKeys.length})`);
   if (problems.length > 0) {
     throw new AppError('CONFIG_INVALID', `invalid configuration:\n  - ${problems.join('\n  - ')}`, { context: { problems } });
   }

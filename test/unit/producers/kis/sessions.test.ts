@@ -162,7 +162,7 @@ test('an expired approval key is renewed once; refused again, the session stops 
     assert.equal(fake.approvalRequests.get(A.appKey), 3, 'one renewal, then no more');
     const health = h.sessions.health();
     assert.equal(health.healthy, false);
-    assert.equal(health.details.sessions[0]?.lastError?.code, 'CONFIG_INVALID');
+    assert.equal(health.details.sessions[0]?.lastError?.code, 'KIS_AUTH_REJECTED');
     assert.match(health.details.sessions[0]?.lastError?.message ?? '', /OPSP0011 invalid approval/);
     assert.match(h.logs(), /"level":50.*session stopped/);
   } finally {
@@ -182,7 +182,9 @@ test('a second session on the same app key gets ALREADY IN USE: a clear error, r
     const s2 = second;
     await waitFor('ALREADY IN USE', () => (fake.answers.some((a) => a.msgCd === 'OPSP8996') && !s2.sessions.health().healthy ? true : undefined), fast);
     assert.equal(s2.sessions.health().details.sessions[0]?.appKeyInUse, true);
-    assert.match(s2.logs(), /already has a WebSocket session elsewhere \(OPSP8996 ALREADY IN USE appkey\)/);
+    assert.match(s2.logs(), /still holds its WebSocket session \(OPSP8996 ALREADY IN USE appkey\)/);
+    assert.equal(s2.sessions.health().details.sessions[0]?.lastError?.code, 'KIS_SLOT_HELD');
+    assert.equal(s2.sessions.all[0]?.state === 'failed', false, 'a taken slot is waited out, never a reason to give up');
     await first.stop();
     await allAcknowledged(s2, 3);
     await waitFor('healthy again', () => (s2.sessions.health().healthy ? true : undefined), fast);

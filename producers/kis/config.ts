@@ -12,6 +12,13 @@ export const KIS_ENDPOINTS = {
 
 const TR_PATTERN = new RegExp(`^(${SUPPORTED_TR_IDS.join('|')})$`);
 
+/**
+ * KIS_TRS when unset: all trading of a symbol (KRX and NXT) in two registrations where the account
+ * gets the integrated feed; virtual accounts get KRX only. KRX and NXT apart (venue on every record)
+ * would take four registrations per symbol: 10 symbols per app key instead of 20.
+ */
+export const DEFAULT_TRS = { real: ['H0UNCNT0', 'H0UNASP0'], virtual: ['H0STCNT0', 'H0STASP0'] } as const;
+
 export const kisConfigSpec = defineConfig({
   appKeys: { env: 'KIS_APP_KEYS', type: 'list', secret: true, minItems: 1, doc: 'KIS app keys, comma separated: one WebSocket session per key' },
   appSecrets: { env: 'KIS_APP_SECRETS', type: 'list', secret: true, minItems: 1, doc: 'the app secrets of KIS_APP_KEYS, in the same order' },
@@ -21,7 +28,7 @@ export const kisConfigSpec = defineConfig({
   symbols: { env: 'KIS_SYMBOLS', type: 'list', default: [], itemPattern: SYMBOL_PATTERN, doc: 'stock codes subscribed for the life of the process, comma separated' },
   symbolsFile: { env: 'KIS_SYMBOLS_FILE', type: 'optional-string', doc: 'file of further stock codes (comma/space/newline separated, # comments), re-read when it changes: add or remove symbols without a restart' },
   symbolsPollMs: { env: 'KIS_SYMBOLS_POLL_MS', type: 'int', default: 1_000, min: 50, max: 60_000, doc: 'how often KIS_SYMBOLS_FILE is checked for changes' },
-  trs: { env: 'KIS_TRS', type: 'list', default: ['H0STCNT0', 'H0STASP0'], minItems: 1, itemPattern: TR_PATTERN, doc: 'TR ids per symbol: H0STCNT0 trades, H0STASP0 order book; H0UNCNT0/H0UNASP0 for the KRX+NXT feed (real accounts)' },
+  trs: { env: 'KIS_TRS', type: 'list', default: [], itemPattern: TR_PATTERN, doc: 'TR ids per symbol, each one registration: H0UNCNT0/H0UNASP0 all trading of a symbol (KRX+NXT, venue INTEGRATED), H0STCNT0/H0STASP0 KRX only, H0NXCNT0/H0NXASP0 NXT only (H0UN*/H0NX* real accounts only); empty: H0UNCNT0,H0UNASP0 on real accounts, H0STCNT0,H0STASP0 on virtual ones' },
   maxRegistrations: { env: 'KIS_MAX_REGISTRATIONS', type: 'int', default: 41, min: 1, max: 1_000, doc: 'registrations per session, counted across TR ids (KIS refuses the 42nd)' },
   custType: { env: 'KIS_CUSTTYPE', type: 'enum', values: ['P', 'B'] as const, default: 'P', doc: 'customer type of the requests: P individual, B corporate' },
   reconnectBaseMs: { env: 'KIS_RECONNECT_BASE_MS', type: 'int', default: 1_000, min: 1, doc: 'after a clean close (the server released the session) the first reconnect waits 50-100% of this; doubles per failed attempt' },
@@ -72,9 +79,11 @@ export function resolveKisSettings(c: KisConfig): KisSettings {
   if (new Set(c.appKeys).size !== c.appKeys.length) problems.push('KIS_APP_KEYS: a key appears twice (KIS allows one session per app key)');
   if (c.restUrl !== undefined && !validUrl(c.restUrl, ['http:', 'https:'])) problems.push(`KIS_REST_URL: ${JSON.stringify(c.restUrl)} is not an http(s) URL`);
   if (c.wsUrl !== undefined && !validUrl(c.wsUrl, ['ws:', 'wss:'])) problems.push(`KIS_WS_URL: ${JSON.stringify(c.wsUrl)} is not a ws(s) URL`);
-  const trs = [...new Set(c.trs)];
-  if (trs.includes('H0STCNT0') && trs.includes('H0UNCNT0')) problems.push('KIS_TRS: H0STCNT0 and H0UNCNT0 together would publish every KRX trade twice; pick one');
-  if (trs.includes('H0STASP0') && trs.includes('H0UNASP0')) problems.push('KIS_TRS: H0STASP0 and H0UNASP0 together would publish two books per symbol; pick one');
+  const trs = c.trs.length > 0 ? [...new Set(c.trs)] : [...DEFAULT_TRS[c.account]];
+  // The integrated feed already carries what the venue feeds do.
+  for (const [venue, integrated, what] of [['H0STCNT0', 'H0UNCNT0', 'every KRX trade'], ['H0NXCNT0', 'H0UNCNT0', 'every NXT trade'], ['H0STASP0', 'H0UNASP0', 'KRX books'], ['H0NXASP0', 'H0UNASP0', 'NXT books']] as const) {
+    if (trs.includes(venue) && trs.includes(integrated)) problems.push(`KIS_TRS: ${venue} and ${integrated} together would publish ${what} twice; pick one`);
+  }
   if (c.account === 'virtual') {
     const realOnly = trs.filter((t) => trSpec(t)?.realOnly);
     if (realOnly.length > 0) problems.push(`KIS_TRS: ${realOnly.join(', ')} are served to real accounts only (KIS_ACCOUNT=virtual)`);

@@ -61,10 +61,10 @@ export class FrameProcessor {
     for (let i = 0; i < count; i++) {
       try {
         if (spec.kind === 'trade') {
-          const tick = readTick(fields, i * width, receivedMicros);
+          const tick = readTick(fields, i * width, receivedMicros, frame);
           sink.push(topics.ticks, { key: tick.symbol, value: this.d.encodeTick(tick), timestamp: String(Math.floor(tick.exchangeTime / MICROS_PER_MS)) });
         } else {
-          const book = readOrderBook(fields, i * width, kstDate, receivedMicros, (s) => this.nextBookSequence(s));
+          const book = readOrderBook(fields, i * width, kstDate, receivedMicros, (s) => this.nextBookSequence(s), frame);
           sink.push(topics.orderbook, { key: book.symbol, value: this.d.encodeBook(book), timestamp: String(Math.floor(book.exchangeTime / MICROS_PER_MS)) });
         }
         good++;

@@ -52,6 +52,8 @@ export interface FakeKisOptions {
   lockoutWindowMs?: number;
   /** How long a locked-out key is refused (every request answered OPSP8996). */
   lockoutMs?: number;
+  /** Records in the layouts since 2026-09-14 (47 / 63 / 66 fields, default) or the older ones (46 / 59 / 65). */
+  layout2026?: boolean;
 }
 
 export interface SentRecord {
@@ -225,6 +227,7 @@ export class FakeKisServer {
       lockoutConnects: options.lockoutConnects ?? 0,
       lockoutWindowMs: options.lockoutWindowMs ?? 60_000,
       lockoutMs: options.lockoutMs ?? 3_600_000,
+      layout2026: options.layout2026 ?? true,
     };
     this.accounts = new Map(options.accounts.map((a) => [a.appKey, a.appSecret]));
     this.listings = generateListings(this.opts.universe, this.opts.seed);
@@ -717,8 +720,13 @@ export class FakeKisServer {
     }
   }
 
-  /** Formats the events in exchange-time order (a trade before the book it leaves) into each subscriber's queue. */
+  /**
+   * Formats the events in exchange-time order (a trade before the book it leaves) into each subscriber's
+   * queue: KRX events to H0ST*, NXT events to H0NX*, both to the integrated H0UN* (its trades carry the
+   * cumulative volume of both venues; its books are each venue's book as it changes).
+   */
   private dispatch(ticks: readonly Tick[], books: readonly OrderBook[]): void {
+    const l26 = this.opts.layout2026;
     let i = 0;
     let j = 0;
     while (i < ticks.length || j < books.length) {
@@ -726,23 +734,27 @@ export class FakeKisServer {
       const b = books[j];
       if (t && (!b || t.exchangeTime <= b.exchangeTime)) {
         i++;
-        const a = this.subscribers.get(`H0STCNT0|${t.symbol}`);
+        const own = t.venue === 'NXT' ? 'H0NXCNT0' : 'H0STCNT0';
+        const record = this.formatter.trade(t, l26); // always: the day's statistics include every trade
+        const subs = this.subscribers.get(`${own}|${t.symbol}`);
+        if (subs) for (const c of subs) c.queue.push({ trId: own, record, symbol: t.symbol, cumulativeVolume: t.cumulativeVolume });
         const u = this.subscribers.get(`H0UNCNT0|${t.symbol}`);
-        const record = this.formatter.trade(t); // always: the day's statistics include every trade
-        for (const [trId, subs] of [['H0STCNT0', a], ['H0UNCNT0', u]] as const) {
-          if (subs) for (const c of subs) c.queue.push({ trId, record, symbol: t.symbol, cumulativeVolume: t.cumulativeVolume });
+        if (u?.size) {
+          const combined = this.formatter.lastCombined;
+          for (const c of u) c.queue.push({ trId: 'H0UNCNT0', record: combined.record, symbol: t.symbol, cumulativeVolume: combined.cumulativeVolume });
         }
       } else if (b) {
         j++;
-        const a = this.subscribers.get(`H0STASP0|${b.symbol}`);
+        const own = b.venue === 'NXT' ? 'H0NXASP0' : 'H0STASP0';
+        const a = this.subscribers.get(`${own}|${b.symbol}`);
         const u = this.subscribers.get(`H0UNASP0|${b.symbol}`);
         if (!a?.size && !u?.size) {
           this.formatter.noteBook(b);
           continue;
         }
-        const krx = this.formatter.book(b, false);
-        const combined = u?.size ? this.formatter.book(b, true) : '';
-        if (a) for (const c of a) c.queue.push({ trId: 'H0STASP0', record: krx, symbol: b.symbol, cumulativeVolume: 0 });
+        const record = this.formatter.book(b, own === 'H0NXASP0', l26);
+        const combined = u?.size ? this.formatter.book(b, true, l26) : '';
+        if (a) for (const c of a) c.queue.push({ trId: own, record, symbol: b.symbol, cumulativeVolume: 0 });
         if (u) for (const c of u) c.queue.push({ trId: 'H0UNASP0', record: combined, symbol: b.symbol, cumulativeVolume: 0 });
       }
     }

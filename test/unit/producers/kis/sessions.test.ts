@@ -299,7 +299,7 @@ test('the combined KRX+NXT feed (H0UNCNT0 trades, 65-field H0UNASP0 books) gives
     fake.pauseMarket();
     await new Promise((r) => setTimeout(r, 200));
     const sentBooks = fake.sent.filter((s) => s.trId === 'H0UNASP0');
-    assert.ok(sentBooks.every((s) => s.record.split('^').length === 65));
+    assert.ok(sentBooks.every((s) => s.record.split('^').length === 66), 'the layout since 2026-09-14');
     assert.equal(h.sink.books().length, sentBooks.length);
     assert.equal(h.sink.ticks().length, fake.sent.filter((s) => s.trId === 'H0UNCNT0').length);
     assert.equal(h.sink.messages.filter((m) => m.topic === TOPICS.dlq).length, 0);

@@ -34,8 +34,8 @@ export function tickTable(topic: TopicSpec, table: string): TableMapping<Tick> {
     ddl: `CREATE TABLE IF NOT EXISTS "${table}" (
       symbol SYMBOL CAPACITY 4096 CACHE, price LONG, quantity LONG, side SYMBOL, cumulative_volume LONG,
       cumulative_value LONG, seq LONG, source SYMBOL, session_code SYMBOL, halted BOOLEAN,
-      ingest_time TIMESTAMP, ts TIMESTAMP
-    ) TIMESTAMP(ts) PARTITION BY DAY WAL DEDUP UPSERT KEYS(ts, symbol, seq)`,
+      ingest_time TIMESTAMP, ts TIMESTAMP, venue SYMBOL
+    ) TIMESTAMP(ts) PARTITION BY DAY WAL DEDUP UPSERT KEYS(ts, symbol, seq, venue)`,
     validate: validateTick,
     write: (s, t) =>
       s.table(table)
@@ -43,6 +43,8 @@ export function tickTable(topic: TopicSpec, table: string): TableMapping<Tick> {
         .symbol('side', t.side)
         .symbol('source', t.source)
         .symbol('session_code', t.sessionCode)
+        // KRX and NXT count volume apart: one symbol's trades on both can share a second and a seq.
+        .symbol('venue', t.venue)
         .intColumn('price', t.price)
         .intColumn('quantity', t.quantity)
         .intColumn('cumulative_volume', t.cumulativeVolume)

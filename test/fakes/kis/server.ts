@@ -54,6 +54,8 @@ export interface FakeKisOptions {
   lockoutMs?: number;
   /** Records in the layouts since 2026-09-14 (47 / 63 / 66 fields, default) or the older ones (46 / 59 / 65). */
   layout2026?: boolean;
+  /** The market's clock runs this far ahead of the wall clock (e.g. to KST 11:00 for the krx session mode). */
+  marketClockOffsetMs?: number;
 }
 
 export interface SentRecord {
@@ -228,12 +230,14 @@ export class FakeKisServer {
       lockoutWindowMs: options.lockoutWindowMs ?? 60_000,
       lockoutMs: options.lockoutMs ?? 3_600_000,
       layout2026: options.layout2026 ?? true,
+      marketClockOffsetMs: options.marketClockOffsetMs ?? 0,
     };
     this.accounts = new Map(options.accounts.map((a) => [a.appKey, a.appSecret]));
     this.listings = generateListings(this.opts.universe, this.opts.seed);
     this.sim = new MarketSimulator({ listings: this.listings, seed: this.opts.seed, ticksPerSecond: this.opts.ticksPerSecond, mode: this.opts.session, orderBooks: true });
     this.formatter = new KisRecordFormatter(this.listings);
     this.running = this.opts.marketRunning;
+    this.clockOffset = Math.round((options.marketClockOffsetMs ?? 0) * 1000);
   }
 
   static async start(options: FakeKisOptions): Promise<FakeKisServer> {
@@ -257,7 +261,7 @@ export class FakeKisServer {
     });
     this.restUrl = `http://${host}:${await listen(this.rest, restPort)}`;
     this.wsUrl = `ws://${host}:${await listen(this.wsHttp, wsPort)}`;
-    this.simTime = Date.now() * 1000;
+    this.simTime = this.clock();
     this.marketTimer = setInterval(() => this.step(), this.opts.stepMs);
     this.pingTimer = setInterval(() => this.heartbeat(), Math.max(10, Math.min(this.opts.pingIntervalMs, this.opts.pongTimeoutMs)));
     this.slotTimer = setInterval(() => this.releaseSlots(), 10);
@@ -525,7 +529,10 @@ export class FakeKisServer {
     const appKey = typeof body['appKey'] === 'string' ? body['appKey'] : '';
     try {
       if (method === 'GET' && command === 'state') {
-        return send(200, { connections: this.connections(), answers: this.answers.length, sent: this.sent.length, market: this.running, burst: this.burstState });
+        return send(200, {
+          connections: this.connections(), answers: this.answers.length, sent: this.sent.length, market: this.running, burst: this.burstState,
+          lockouts: this.lockouts, slotReleases: this.slotReleases, sessionClaims: Object.fromEntries(this.sessionClaims),
+        });
       }
       if (method !== 'POST') return send(405, { error: 'POST commands' });
       switch (command) {

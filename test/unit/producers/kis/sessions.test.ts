@@ -311,3 +311,36 @@ test('the combined KRX+NXT feed (H0UNCNT0 trades, 65-field H0UNASP0 books) gives
     await fake.close();
   }
 });
+
+test('KRX and NXT feeds side by side (krx session mode, KST 11:00): every trade of both venues arrives once, with its venue and session', async () => {
+  const now = Date.now();
+  const kst = new Date(now + 9 * 3600_000);
+  const elevenKst = Date.UTC(kst.getUTCFullYear(), kst.getUTCMonth(), kst.getUTCDate(), 2, 0, 0);
+  const fake = await FakeKisServer.start({ accounts: [A], pingIntervalMs: 100, pongTimeoutMs: 2_000, universe: 10, ticksPerSecond: 2_000, maxRecordsPerFrame: 4, session: 'krx', marketClockOffsetMs: elevenKst - now });
+  const symbols = fake.listings.map((l) => l.symbol);
+  const h = await startHarness({ fakeServer: fake, accounts: [A], symbols, trs: ['H0STCNT0', 'H0NXCNT0', 'H0STASP0', 'H0NXASP0'] });
+  try {
+    await allAcknowledged(h, 40);
+    await waitFor('trades of both venues', () => {
+      const t = h.sink.ticks();
+      return t.filter((x) => x.venue === 'NXT').length > 30 && t.filter((x) => x.venue === 'KRX').length > 30 ? true : undefined;
+    }, fast);
+    fake.pauseMarket();
+    const sentTrades = () => fake.sent.filter((s) => s.trId.endsWith('CNT0'));
+    await waitFor('every trade sent read', () => (h.sink.ticks().length === sentTrades().length ? true : undefined), fast);
+    const key = (venue: string, symbol: string, seq: number) => `${venue}|${symbol}|${seq}`;
+    const received = new Map(h.sink.ticks().map((t) => [key(t.venue, t.symbol, t.sequence), t]));
+    assert.equal(received.size, h.sink.ticks().length, '(venue, symbol, sequence) is unique');
+    for (const s of sentTrades()) {
+      const t = received.get(key(s.trId === 'H0NXCNT0' ? 'NXT' : 'KRX', s.symbol, s.cumulativeVolume));
+      assert.ok(t, `${s.trId} ${s.symbol}@${s.cumulativeVolume} arrived with its venue`);
+      assert.equal(t.marketSession, 'REGULAR');
+      assert.equal(s.record.split('^').length, 47, 'the current layout');
+    }
+    const books = h.sink.books();
+    assert.ok(books.some((b) => b.venue === 'NXT') && books.some((b) => b.venue === 'KRX'));
+  } finally {
+    await h.stop();
+    await fake.close();
+  }
+});

@@ -59,6 +59,9 @@ export class KisSessions {
   private readonly log: Logger;
   private symbols: string[] = [];
   private unplaced: Registration[] = [];
+  /** Kafka back-pressure holds the sessions' frames (set by pause(), cleared by resume()). */
+  private pressure = false;
+  private resumeFrom = 0;
 
   constructor(private readonly o: KisSessionsOptions) {
     this.log = o.logger.child({ component: 'kis-sessions' });
@@ -107,11 +110,20 @@ export class KisSessions {
   }
 
   pause(): void {
+    this.pressure = true;
     for (const s of this.sessions) s.pause();
   }
 
+  /**
+   * Each session hands over the frames it held while paused as it resumes; once that fills the output
+   * again (pause() called meanwhile), the others stay paused. The first to resume rotates, so no
+   * session's backlog waits behind the others' every time.
+   */
   resume(): void {
-    for (const s of this.sessions) s.resume();
+    this.pressure = false;
+    const n = this.sessions.length;
+    const first = this.resumeFrom++ % n;
+    for (let k = 0; k < n && !this.pressure; k++) this.sessions[(first + k) % n]?.resume();
   }
 
   async stop(): Promise<void> {

@@ -99,12 +99,13 @@ test('the backoff starts over only after a connection delivered data for KIS_STA
     const s = fake.session(A.appKey);
     return s && s.registrations.length === 10 && Date.now() - s.openedAt > ms ? s : undefined;
   }, fast);
+  const reconnectedAfter = (id: number) => waitFor('reconnected', () => (fake.session(A.appKey)?.id !== id && fake.session(A.appKey)?.registrations.length === 10 ? true : undefined), fast);
   try {
     await allAcknowledged(h, 10);
     for (const expected of [1, 2]) {
       const s = await openFor(300); // twice KIS_STABLE_MS, without any data
       fake.dropConnection(A.appKey);
-      await waitFor('reconnected', () => (fake.session(A.appKey)?.id !== s.id && fake.session(A.appKey)?.registrations.length === 10 ? true : undefined), fast);
+      await reconnectedAfter(s.id);
       assert.equal(session()?.reconnectAttempt, expected, 'an idle connection does not reset the backoff');
     }
     fake.resumeMarket();
@@ -113,7 +114,7 @@ test('the backoff starts over only after a connection delivered data for KIS_STA
       return s?.firstDataAt !== undefined && Date.now() - s.firstDataAt > 300 && h.sink.ticks().length > 0 ? s : undefined;
     }, fast);
     fake.dropConnection(A.appKey);
-    await waitFor('reconnected', () => (fake.session(A.appKey)?.id !== withData.id && fake.session(A.appKey)?.registrations.length === 10 ? true : undefined), fast);
+    await reconnectedAfter(withData.id);
     assert.equal(session()?.reconnectAttempt, 1, 'data for long enough reset it');
   } finally {
     await h.stop();
@@ -194,6 +195,40 @@ test('PINGPONG is answered while Kafka back-pressure pauses delivery; the held f
     const sent = () => fake.sent.filter((s) => s.trId === 'H0STCNT0').map((s) => `${s.symbol}@${s.cumulativeVolume}`);
     await waitFor('every trade delivered', () => (h.sink.ticks().length === sent().length ? true : undefined), fast);
     assert.deepEqual(h.sink.ticks().map((t) => `${t.symbol}@${t.sequence}`), sent(), 'in order');
+  } finally {
+    await h.stop();
+    await fake.close();
+  }
+});
+
+test('on resume, once the frames one session held fill the output again, the other sessions stay paused', async () => {
+  const B = ACCOUNTS[1] as (typeof ACCOUNTS)[number];
+  const fake = await FakeKisServer.start({ ...fakeDefaults, accounts: [A, B], universe: 10, ticksPerSecond: 1_000 });
+  const symbols = fake.listings.map((l) => l.symbol);
+  const h = await startHarness({ fakeServer: fake, accounts: [A, B], symbols });
+  try {
+    await waitFor('ticks on both sessions', () => (fake.registrations(A.appKey).length === 5 && fake.registrations(B.appKey).length === 5 && h.sink.ticks().length > 20 ? true : undefined), fast);
+    h.sessions.pause();
+    const sentBefore = fake.sent.length;
+    await waitFor('frames held by both sessions', () => {
+      const held = fake.sent.slice(sentBefore);
+      return held.filter((x) => x.appKey === A.appKey).length > 20 && held.filter((x) => x.appKey === B.appKey).length > 20 ? true : undefined;
+    }, fast);
+    // The output fills up with the first message handed over after the resume.
+    const framesBefore = h.sink.frames;
+    const push = h.sink.push.bind(h.sink);
+    let pushes = 0;
+    h.sink.push = (topic, message) => {
+      push(topic, message);
+      if (++pushes === 1) h.sessions.pause();
+    };
+    h.sessions.resume();
+    assert.equal(h.sink.frames - framesBefore, 1, 'one frame, then every session holds again');
+    h.sink.push = push;
+    fake.pauseMarket();
+    h.sessions.resume();
+    const sent = () => fake.sent.filter((x) => x.trId === 'H0STCNT0').length;
+    await waitFor('every trade delivered', () => (h.sink.ticks().length === sent() ? true : undefined), fast);
   } finally {
     await h.stop();
     await fake.close();

@@ -90,6 +90,8 @@ export interface SessionStatus {
 const FAULT_RETRY: BackoffPolicy = { baseMs: 1_000, maxMs: 30_000 };
 /** An answer code the reference does not list is retried this many times, then the registration is given up. */
 const UNKNOWN_CODE_TRIES = 3;
+/** A slot still held at this many attempts (≈ 2.5 min with the defaults) is more than our own dropped session: tell a person. */
+const HELD_ATTEMPTS_BEFORE_ERROR = 3;
 /** Codes already reported once by any session of the process (unknown codes are logged once, not per answer). */
 const reportedCodes = new Set<string>();
 
@@ -491,6 +493,7 @@ export class KisSession {
     const err = new AppError('KIS_SLOT_HELD', `app key #${this.o.index}: the server still holds its WebSocket session (${msgCd} ${msg1}): a dropped session not yet released, or another process using the key; waiting it out`, { retryable: true });
     this.noteError(err);
     if (first) this.log.warn({ err }, 'app key session slot held; backing off');
+    else if (this.attempt === HELD_ATTEMPTS_BEFORE_ERROR) this.log.error({ err, attempts: this.attempt }, 'app key session slot still held after several minutes: is another process using this app key?');
     else this.log.info({ msgCd }, 'app key session slot still held');
     this.o.onStateChange?.(this);
     this.ws?.close(1000, 'slot held');

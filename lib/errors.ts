@@ -21,6 +21,12 @@ export const ErrorCodes = [
   /** A call budget (e.g. the KRX Open API's calls per day) is spent. */
   'BUDGET_EXHAUSTED',
   'LATE_EVENT',
+  /** An upstream feed refused the credentials at run time (e.g. KIS invalid approval for a fresh key). */
+  'KIS_AUTH_REJECTED',
+  /** KIS still holds the app key's session slot (after a drop, or another process uses the key). */
+  'KIS_SLOT_HELD',
+  /** The KIS endpoints cannot be reached or answer with server errors; retrying later can help. */
+  'KIS_UPSTREAM_UNAVAILABLE',
   'SHUTDOWN',
   'INTERNAL',
 ] as const;

@@ -34,11 +34,11 @@ export async function requestApprovalKey(restUrl: string, credentials: Credentia
       });
       body = (await res.json().catch(() => ({}))) as Record<string, unknown>;
     } catch (err) {
-      throw new AppError('INTERNAL', `approval request failed: ${(err as Error).name}: ${(err as Error).message}`, { retryable: true });
+      throw new AppError('KIS_UPSTREAM_UNAVAILABLE', `approval request failed: ${(err as Error).name}: ${(err as Error).message}`, { retryable: true });
     }
     const code = typeof body['msg_cd'] === 'string' ? body['msg_cd'] : typeof body['error_code'] === 'string' ? body['error_code'] : undefined;
     if (code === RATE_LIMITED) {
-      if (attempt >= tries) throw new AppError('INTERNAL', `approval request rate-limited (${RATE_LIMITED}) ${attempt} times`, { retryable: true });
+      if (attempt >= tries) throw new AppError('KIS_UPSTREAM_UNAVAILABLE', `approval request rate-limited (${RATE_LIMITED}) ${attempt} times`, { retryable: true });
       await new Promise((r) => setTimeout(r, options.rateLimitWaitMs ?? 1_100));
       continue;
     }
@@ -46,8 +46,8 @@ export async function requestApprovalKey(restUrl: string, credentials: Credentia
     if (res.ok && typeof key === 'string' && key.length > 0) return key;
     const what = `approval request answered HTTP ${res.status}${code ? ` ${code}` : ''}`;
     if (res.status >= 400 && res.status < 500) {
-      throw new AppError('CONFIG_INVALID', `${what}: the app key or secret was refused`, { retryable: false, context: { status: res.status, code } });
+      throw new AppError('KIS_AUTH_REJECTED', `${what}: the app key or secret was refused`, { retryable: false, context: { status: res.status, code } });
     }
-    throw new AppError('INTERNAL', `${what} without an approval key`, { retryable: true, context: { status: res.status, code } });
+    throw new AppError('KIS_UPSTREAM_UNAVAILABLE', `${what} without an approval key`, { retryable: true, context: { status: res.status, code } });
   }
 }

@@ -1,7 +1,7 @@
 import type { KisCipher } from './crypto.js';
 import { parseError } from './frame.js';
 
-/** The message codes of the reference's table (§3). Anything else is handled as a server fault. */
+/** The message codes of the reference's table (§3). */
 export const MSG = {
   subscribed: 'OPSP0000',
   unsubscribed: 'OPSP0001',
@@ -9,18 +9,62 @@ export const MSG = {
   notSubscribed: 'OPSP0003',
   internalError: 'OPSP0007',
   maxSubscribeOver: 'OPSP0008',
+  subscribeFault: 'OPSP0009',
+  unsubscribeFault: 'OPSP0010',
   invalidApproval: 'OPSP0011',
+  invalidTrId: 'OPSP8991',
+  invalidTrKey: 'OPSP8992',
   appKeyInUse: 'OPSP8996',
+  serverError: 'OPSP9999',
 } as const;
 
 /** Metric labels stay bounded: a code outside the table is counted as 'other'. */
 export const KNOWN_MSG_CODES: ReadonlySet<string> = new Set(Object.values(MSG));
 
+/**
+ * What a session does with an answer:
+ * - `done`: the request did what it asked (or the server already was in that state);
+ * - `capacity`: the session holds all the server allows; re-plan;
+ * - `approval`: the approval key was refused (a held slot right after a drop, else renew once);
+ * - `slot-held`: the app key's one session slot is taken; wait it out, then reconnect;
+ * - `give-up`: this registration cannot be had (bad tr_id or tr_key, refused): report, do not retry;
+ * - `retry`: a server fault; retry this registration later with backoff;
+ * - `unknown`: a code the reference does not list; reported once, retried a few times, then given up.
+ */
+export type AnswerPolicy = 'done' | 'capacity' | 'approval' | 'slot-held' | 'give-up' | 'retry' | 'unknown';
+
+export function answerPolicy(msgCd: string, op: 'subscribe' | 'unsubscribe', rtCd: string, msg1: string): AnswerPolicy {
+  switch (msgCd) {
+    case MSG.subscribed:
+    case MSG.alreadySubscribed:
+      return op === 'subscribe' ? 'done' : 'retry';
+    case MSG.unsubscribed:
+    case MSG.notSubscribed:
+      return op === 'unsubscribe' ? 'done' : 'retry';
+    case MSG.maxSubscribeOver: return op === 'subscribe' ? 'capacity' : 'retry';
+    case MSG.invalidApproval: return 'approval';
+    case MSG.appKeyInUse: return 'slot-held';
+    case MSG.subscribeFault:
+    case MSG.unsubscribeFault:
+    case MSG.invalidTrId:
+    case MSG.invalidTrKey:
+      return 'give-up';
+    case MSG.internalError:
+    case MSG.serverError:
+      return 'retry';
+    default:
+      // Clients check only the UNSUB prefix of OPSP0001 (reference §3).
+      if (op === 'unsubscribe' && rtCd === '0' && msg1.startsWith('UNSUB')) return 'done';
+      return 'unknown';
+  }
+}
+
 export type ControlMessage =
   | { kind: 'pingpong' }
   | {
       kind: 'ack';
-      trId: string;
+      /** undefined when the server wrote `"tr_id":"(null)"`: the answer names no request. */
+      trId: string | undefined;
       /** Absent on some error answers; the session then matches the oldest request of that tr_id. */
       trKey: string | undefined;
       rtCd: string;
@@ -50,10 +94,11 @@ export function parseControl(text: string): ControlMessage {
   if (trId === undefined || msgCd === undefined) throw parseError('json', 'server JSON frame has neither PINGPONG nor header.tr_id with body.msg_cd');
   const iv = str(json.body?.output?.iv);
   const key = str(json.body?.output?.key);
+  const named = trId !== '' && trId !== '(null)';
   return {
     kind: 'ack',
-    trId,
-    trKey: str(json.header?.tr_key) || undefined,
+    trId: named ? trId : undefined,
+    trKey: named ? str(json.header?.tr_key) || undefined : undefined,
     rtCd: str(json.body?.rt_cd) ?? '',
     msgCd,
     msg1: str(json.body?.msg1) ?? '',

@@ -4,7 +4,7 @@ import { toAppError, type AppError } from '../../lib/errors.js';
 import { MICROS_PER_MS } from '../../lib/time.js';
 import type { OrderBook, Tick } from '../../schemas/generated/types.js';
 import type { KisCipher } from './crypto.js';
-import { isJsonFrame, parseDataFrame, peekTrId, reasonOf } from './frame.js';
+import { parseDataFrame, peekTrId, reasonOf } from './frame.js';
 import { trLabel, type KisMetrics } from './metrics.js';
 import type { MessageSink } from './output.js';
 import { kstDateOf, readOrderBook, readTick } from './records.js';
@@ -61,10 +61,10 @@ export class FrameProcessor {
     for (let i = 0; i < count; i++) {
       try {
         if (spec.kind === 'trade') {
-          const tick = readTick(fields, i * width, receivedMicros);
+          const tick = readTick(fields, i * width, receivedMicros, frame);
           sink.push(topics.ticks, { key: tick.symbol, value: this.d.encodeTick(tick), timestamp: String(Math.floor(tick.exchangeTime / MICROS_PER_MS)) });
         } else {
-          const book = readOrderBook(fields, i * width, kstDate, receivedMicros, (s) => this.nextBookSequence(s));
+          const book = readOrderBook(fields, i * width, kstDate, receivedMicros, (s) => this.nextBookSequence(s), frame);
           sink.push(topics.orderbook, { key: book.symbol, value: this.d.encodeBook(book), timestamp: String(Math.floor(book.exchangeTime / MICROS_PER_MS)) });
         }
         good++;
@@ -76,12 +76,17 @@ export class FrameProcessor {
     sink.frameDone(receivedMs);
   }
 
-  /** A frame the session could not read at all (a JSON frame that does not parse). */
-  unreadable(text: string, receivedMicros: number, err: AppError, session: number): void {
+  /**
+   * A frame the session could not read at all: a JSON frame that does not parse, or bytes that are not
+   * UTF-8 (kept as received, byte for byte).
+   */
+  unreadable(frame: string | Buffer, receivedMicros: number, err: AppError, session: number): void {
     const headers: IHeaders = { [RAW_RECEIVED_HEADER]: String(receivedMicros), [RAW_SESSION_HEADER]: String(session) };
-    const trId = isJsonFrame(text) ? 'json' : peekTrId(text);
-    this.d.sink.push(this.d.topics.raw, { key: trId, value: Buffer.from(text, 'utf8'), headers });
-    this.dead(text, trId, err, headers, session);
+    const bytes = typeof frame === 'string' ? Buffer.from(frame, 'utf8') : frame;
+    const head = bytes.subarray(0, 40).toString('latin1');
+    const trId = head.startsWith('{') ? 'json' : peekTrId(head);
+    this.d.sink.push(this.d.topics.raw, { key: trId, value: bytes, headers });
+    this.dead(bytes, trId, err, headers, session);
     this.d.sink.frameDone(receivedMicros / MICROS_PER_MS);
   }
 
@@ -91,11 +96,11 @@ export class FrameProcessor {
     return n;
   }
 
-  private dead(text: string, trId: string, err: AppError, headers: IHeaders, session: number, record?: number): void {
+  private dead(frame: string | Buffer, trId: string, err: AppError, headers: IHeaders, session: number, record?: number): void {
     const reason = reasonOf(err);
     this.d.metrics.parseErrors.inc({ tr_id: trLabel(trId), reason });
     const context: Record<string, string> = { trId: trId.slice(0, 20), reason, session: String(session) };
     if (record !== undefined) context['record'] = String(record);
-    this.d.sink.push(this.d.dlq.topic, this.d.dlq.record({ key: trId, value: Buffer.from(text, 'utf8'), headers, context }, err));
+    this.d.sink.push(this.d.dlq.topic, this.d.dlq.record({ key: trId, value: typeof frame === 'string' ? Buffer.from(frame, 'utf8') : frame, headers, context }, err));
   }
 }

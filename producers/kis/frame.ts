@@ -3,7 +3,7 @@ import { decryptPayload, type KisCipher } from './crypto.js';
 import { trSpec, type TrSpec } from './trs.js';
 
 /** Why a frame or a record could not be read; a bounded set, used as a metric label. */
-export type ParseReason = 'header' | 'unknown-tr' | 'count' | 'width' | 'decrypt' | 'field' | 'json';
+export type ParseReason = 'header' | 'unknown-tr' | 'count' | 'width' | 'decrypt' | 'field' | 'json' | 'encoding';
 
 export function parseError(reason: ParseReason, message: string, cause?: unknown): AppError {
   return new AppError('DECODE_FAILED', message, { context: { reason }, ...(cause === undefined ? {} : { cause }) });

@@ -11,6 +11,8 @@ export interface KisMetrics {
   reconnects: Counter<'session'>;
   registrations: Gauge<'session'>;
   unplaced: Gauge;
+  refused: Gauge<'session'>;
+  connects: Counter<'session'>;
   sessionUp: Gauge<'session'>;
   control: Counter<'msg_cd'>;
   pingpongs: Counter<'session'>;
@@ -38,6 +40,8 @@ export function createKisMetrics(registry: Registry): KisMetrics {
     reconnects: get('kis_reconnects_total', () => new Counter({ name: 'kis_reconnects_total', help: 'WebSocket reconnects, per session (app key index)', labelNames: ['session'], registers })),
     registrations: get('kis_registrations', () => new Gauge({ name: 'kis_registrations', help: 'registrations acknowledged by the server, per session', labelNames: ['session'], registers })),
     unplaced: get('kis_registrations_unplaced', () => new Gauge({ name: 'kis_registrations_unplaced', help: 'wanted registrations that fit in no session (add app keys)', registers })),
+    refused: get('kis_registrations_refused', () => new Gauge({ name: 'kis_registrations_refused', help: 'registrations the server refused for good (bad tr_id/tr_key), per session', labelNames: ['session'], registers })),
+    connects: get('kis_connects_total', () => new Counter({ name: 'kis_connects_total', help: 'WebSocket connects tried, per session (each takes from the connect budgets)', labelNames: ['session'], registers })),
     sessionUp: get('kis_session_up', () => new Gauge({ name: 'kis_session_up', help: '1 while the session is connected', labelNames: ['session'], registers })),
     control: get('kis_control_messages_total', () => new Counter({ name: 'kis_control_messages_total', help: 'server answers to (un)subscribe requests, per msg_cd', labelNames: ['msg_cd'], registers })),
     pingpongs: get('kis_pingpongs_total', () => new Counter({ name: 'kis_pingpongs_total', help: 'PINGPONG heartbeats answered', labelNames: ['session'], registers })),

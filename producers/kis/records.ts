@@ -1,8 +1,17 @@
 import { KST_OFFSET_MICROS, kstToUtcMicros } from '../../lib/time.js';
-import type { OrderBook, Tick, TradeSide } from '../../schemas/generated/types.js';
+import type { MarketSession, OrderBook, Tick, TradeSide } from '../../schemas/generated/types.js';
 import { validateTick } from '../../schemas/validation.js';
 import { parseError } from './frame.js';
-import { B, T } from './trs.js';
+import { B, T, TRS, type TrSpec } from './trs.js';
+
+/** Which TR a record came from and how wide its records are (the frame says both). */
+export interface RecordLayout {
+  spec: TrSpec;
+  width: number;
+}
+
+const KRX_TRADES: RecordLayout = { spec: TRS['H0STCNT0'] as TrSpec, width: (TRS['H0STCNT0'] as TrSpec).fields };
+const KRX_BOOKS: RecordLayout = { spec: TRS['H0STASP0'] as TrSpec, width: (TRS['H0STASP0'] as TrSpec).fields };
 
 const INTEGER = /^-?\d{1,18}$/;
 const SYMBOL = /^[0-9A-Z]{6}$/;
@@ -38,6 +47,37 @@ function sideOf(code: string | undefined): TradeSide {
   }
 }
 
+/** MARKET_CLS_CODE (KIS notice of 2026-09-09): 1 pre-market, 2 regular, 3 after-market, 5 closing price. */
+function sessionOfMarketClass(code: string | undefined): MarketSession | undefined {
+  switch (code) {
+    case '1': return 'PRE_MARKET';
+    case '2': return 'REGULAR';
+    case '3': return 'AFTER_MARKET';
+    case '5': return 'CLOSING_PRICE';
+    default: return undefined;
+  }
+}
+
+/**
+ * Records in the older layout have no MARKET_CLS_CODE: the first digit of NEW_MKOP_CLS_CODE says
+ * almost the same (1 pre-open, 2 regular, 3 after the close at the closing price, 4 after-hours
+ * single price, abolished on 2026-09-14).
+ */
+function sessionOfTradeCode(code: string | undefined): MarketSession {
+  switch (code?.[0]) {
+    case '1': return 'PRE_MARKET';
+    case '2': return 'REGULAR';
+    case '3': return 'CLOSING_PRICE';
+    case '4': return 'AFTER_MARKET';
+    default: return 'UNKNOWN';
+  }
+}
+
+/** The MARKET_CLS_CODE of the record at `offset`, if its layout (`width` fields) has one. */
+function marketClass(fields: readonly string[], offset: number, { spec, width }: RecordLayout): string | undefined {
+  return spec.marketClassAt !== undefined && width > spec.marketClassAt ? fields[offset + spec.marketClassAt] : undefined;
+}
+
 /** YYYYMMDD of the KST day that contains `utcMicros`. */
 export function kstDateOf(utcMicros: number): string {
   const d = new Date(Math.floor((utcMicros + KST_OFFSET_MICROS) / 1000));
@@ -53,10 +93,11 @@ export function kstDateOf(utcMicros: number): string {
  * QuestDB key (ts, symbol, seq) a trade delivered twice is written once, which a producer-side
  * counter (reset by every restart) could not give.
  */
-export function readTick(fields: readonly string[], offset: number, ingestMicros: number): Tick {
+export function readTick(fields: readonly string[], offset: number, ingestMicros: number, layout: RecordLayout = KRX_TRADES): Tick {
   const f = fields;
   const o = offset;
   const cumulativeVolume = int(f, o + T.cumulativeVolume, 'ACML_VOL', true);
+  const sessionCode = f[o + T.sessionCode] ?? '';
   const tick: Tick = {
     symbol: text(f, o + T.symbol, 'MKSC_SHRN_ISCD', SYMBOL),
     exchangeTime: kstToUtcMicros(text(f, o + T.date, 'BSOP_DATE', YYYYMMDD), text(f, o + T.hour, 'STCK_CNTG_HOUR', HHMMSS)),
@@ -68,8 +109,10 @@ export function readTick(fields: readonly string[], offset: number, ingestMicros
     cumulativeValue: int(f, o + T.cumulativeValue, 'ACML_TR_PBMN', true),
     sequence: cumulativeVolume,
     source: 'KIS',
-    sessionCode: f[o + T.sessionCode] ?? '',
+    sessionCode,
     halted: f[o + T.halt] === 'Y',
+    venue: layout.spec.venue,
+    marketSession: sessionOfMarketClass(marketClass(f, o, layout)) ?? sessionOfTradeCode(sessionCode),
   };
   return validateTick(tick);
 }
@@ -85,6 +128,7 @@ export function readOrderBook(
   kstDate: string,
   ingestMicros: number,
   nextSequence: (symbol: string) => number,
+  layout: RecordLayout = KRX_BOOKS,
 ): OrderBook {
   const f = fields;
   const o = offset;
@@ -115,6 +159,8 @@ export function readOrderBook(
     hourClassCode: f[o + B.hourClass] ?? '',
     sequence: 0,
     source: 'KIS',
+    venue: layout.spec.venue,
+    marketSession: sessionOfMarketClass(marketClass(f, o, layout)) ?? 'UNKNOWN',
   };
   book.sequence = nextSequence(symbol);
   return book;

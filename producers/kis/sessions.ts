@@ -2,6 +2,7 @@ import type { AppError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
 import type { Credentials } from './approval.js';
 import type { BackoffPolicy } from './backoff.js';
+import { WindowBudget } from './budget.js';
 import type { KisMetrics } from './metrics.js';
 import { regKey, SessionPlanner, wantedRegistrations, type Plan, type Registration } from './planner.js';
 import { KisSession, type SessionStatus } from './session.js';
@@ -14,14 +15,27 @@ export interface KisSessionsOptions {
   custType: string;
   maxRegistrations: number;
   backoff: BackoffPolicy;
+  slotHoldMs: number;
   stableMs: number;
   ackTimeoutMs: number;
   idleTimeoutMs: number;
+  requestIntervalMs: number;
+  budgets: BudgetLimits;
+  pausedBacklogBytes: number;
   logger: Logger;
   metrics: KisMetrics;
   onData(text: string, receivedMicros: number, session: KisSession): void;
-  onUnreadable(text: string, receivedMicros: number, err: AppError, session: number): void;
+  onUnreadable(frame: string | Buffer, receivedMicros: number, err: AppError, session: number): void;
   random?: () => number;
+}
+
+/** Connects and subscribe requests allowed in any `windowMs`, per app key and for the whole process. */
+export interface BudgetLimits {
+  windowMs: number;
+  connectsPerKey: number;
+  connectsPerProcess: number;
+  subscribesPerKey: number;
+  subscribesPerProcess: number;
 }
 
 export interface KisHealth {
@@ -45,10 +59,16 @@ export class KisSessions {
   private readonly log: Logger;
   private symbols: string[] = [];
   private unplaced: Registration[] = [];
+  /** Kafka back-pressure holds the sessions' frames (set by pause(), cleared by resume()). */
+  private pressure = false;
+  private resumeFrom = 0;
 
   constructor(private readonly o: KisSessionsOptions) {
     this.log = o.logger.child({ component: 'kis-sessions' });
     this.planner = new SessionPlanner(o.credentials.length, o.maxRegistrations);
+    const b = o.budgets;
+    const processConnects = new WindowBudget(b.connectsPerProcess, b.windowMs);
+    const processSubscribes = new WindowBudget(b.subscribesPerProcess, b.windowMs);
     this.sessions = o.credentials.map((credentials, index) => new KisSession({
       index,
       credentials,
@@ -56,9 +76,16 @@ export class KisSessions {
       wsUrl: o.wsUrl,
       custType: o.custType,
       backoff: o.backoff,
+      slotHoldMs: o.slotHoldMs,
       stableMs: o.stableMs,
       ackTimeoutMs: o.ackTimeoutMs,
       idleTimeoutMs: o.idleTimeoutMs,
+      requestIntervalMs: o.requestIntervalMs,
+      budgets: {
+        connects: [new WindowBudget(b.connectsPerKey, b.windowMs), processConnects],
+        subscribes: [new WindowBudget(b.subscribesPerKey, b.windowMs), processSubscribes],
+      },
+      pausedBacklogBytes: o.pausedBacklogBytes,
       logger: o.logger,
       metrics: o.metrics,
       onData: o.onData,
@@ -83,11 +110,20 @@ export class KisSessions {
   }
 
   pause(): void {
+    this.pressure = true;
     for (const s of this.sessions) s.pause();
   }
 
+  /**
+   * Each session hands over the frames it held while paused as it resumes; once that fills the output
+   * again (pause() called meanwhile), the others stay paused. The first to resume rotates, so no
+   * session's backlog waits behind the others' every time.
+   */
   resume(): void {
-    for (const s of this.sessions) s.resume();
+    this.pressure = false;
+    const n = this.sessions.length;
+    const first = this.resumeFrom++ % n;
+    for (let k = 0; k < n && !this.pressure; k++) this.sessions[(first + k) % n]?.resume();
   }
 
   async stop(): Promise<void> {

@@ -1,9 +1,9 @@
-import type { OrderBook, Tick, TradeSide } from '../../schemas/generated/types.js';
+import type { MarketSession, OrderBook, Tick, TradeSide, Venue } from '../../schemas/generated/types.js';
 import { MICROS_PER_SECOND } from '../../lib/time.js';
 import { priceLimits, snapToTick, stepPrice, tickSize } from './krx-rules.js';
 import type { Listing } from './listings.js';
 import { Random } from './random.js';
-import { intradayIntensity, sessionCode, sessionPhase, type SessionMode, type SessionPhase } from './session.js';
+import { krxIntensity, marketSessionOf, nxtIntensity, nxtPhase, sessionCode, sessionPhase, type SessionMode, type SessionPhase } from './session.js';
 
 export interface SimulatorOptions {
   listings: readonly Listing[];
@@ -30,6 +30,11 @@ interface SymbolState {
   ask: number;
   cumulativeVolume: number;
   cumulativeValue: number;
+  /** NXT keeps its own day totals (KIS sends each venue's ACML_VOL). */
+  nxtCumulativeVolume: number;
+  nxtCumulativeValue: number;
+  /** Price of the closing auction: after-hours closing-price trades print at it. */
+  closePrice: number;
   sequence: number;
   bookSequence: number;
   /** Per-trade volatility of the fair price (log scale). */
@@ -48,6 +53,7 @@ export class MarketSimulator {
   private readonly symbols: SymbolState[];
   private readonly alias: { prob: Float64Array; alias: Int32Array };
   private carry = 0;
+  private nxtCarry = 0;
   private lastPhase: SessionPhase | null = null;
 
   constructor(private readonly options: SimulatorOptions) {
@@ -65,6 +71,9 @@ export class MarketSimulator {
         ask: bid + tickSize(bid),
         cumulativeVolume: 0,
         cumulativeValue: 0,
+        nxtCumulativeVolume: 0,
+        nxtCumulativeValue: 0,
+        closePrice: listing.previousClose,
         sequence: 0,
         bookSequence: 0,
         sigma: listing.dailyVolatility / 60,
@@ -78,31 +87,51 @@ export class MarketSimulator {
   advance(fromMicros: number, toMicros: number, ingestMicros = toMicros): MarketEvents {
     const events: MarketEvents = { ticks: [], books: [] };
     if (toMicros <= fromMicros) return events;
-    const phase = sessionPhase(fromMicros, this.options.mode);
-    const endPhase = sessionPhase(toMicros, this.options.mode);
+    const mode = this.options.mode;
+    const phase = sessionPhase(fromMicros, mode);
+    const endPhase = sessionPhase(toMicros, mode);
     // Single-price auctions: everything that queued up crosses at one price when the phase ends.
-    if (this.lastPhase === 'pre-open' && phase !== 'pre-open') this.auction(fromMicros, ingestMicros, '10', events);
-    if (this.lastPhase === 'closing-auction' && phase !== 'closing-auction') this.auction(fromMicros, ingestMicros, '21', events);
+    if (this.lastPhase === 'pre-open' && phase !== 'pre-open') this.auction(fromMicros, ingestMicros, 'pre-open', events);
+    if (this.lastPhase === 'closing-auction' && phase !== 'closing-auction') this.auction(fromMicros, ingestMicros, 'closing-auction', events);
     this.lastPhase = endPhase === phase ? phase : endPhase;
 
-    if (phase === 'regular') {
-      const seconds = (toMicros - fromMicros) / MICROS_PER_SECOND;
-      this.carry += this.options.ticksPerSecond * intradayIntensity(fromMicros, this.options.mode) * seconds;
-      const count = Math.floor(this.carry);
-      this.carry -= count;
-      const times = new Float64Array(count);
-      for (let i = 0; i < count; i++) times[i] = fromMicros + Math.floor(this.rng.next() * (toMicros - fromMicros));
-      times.sort();
-      const code = sessionCode(phase);
-      for (let i = 0; i < count; i++) this.trade(this.pickSymbol(), times[i] as number, ingestMicros, code, events);
-    } else if ((phase === 'pre-open' || phase === 'closing-auction') && this.options.orderBooks) {
+    const seconds = (toMicros - fromMicros) / MICROS_PER_SECOND;
+    const nxt = nxtPhase(fromMicros, mode);
+    this.carry += this.options.ticksPerSecond * krxIntensity(fromMicros, phase, mode) * seconds;
+    this.nxtCarry += this.options.ticksPerSecond * nxtIntensity(nxt) * seconds;
+    const krxCount = Math.floor(this.carry);
+    const nxtCount = Math.floor(this.nxtCarry);
+    this.carry -= krxCount;
+    this.nxtCarry -= nxtCount;
+    if (krxCount + nxtCount > 0) {
+      // One time line for both venues, so the events stay in exchange-time order.
+      const times = new Float64Array(krxCount + nxtCount);
+      for (let i = 0; i < times.length; i++) times[i] = fromMicros + Math.floor(this.rng.next() * (toMicros - fromMicros));
+      // Indices below krxCount are KRX trades; sorting the indices is needed only when NXT trades too.
+      let order: ArrayLike<number>;
+      if (nxtCount === 0) {
+        times.sort();
+        order = Uint32Array.from(times.keys());
+      } else {
+        order = Array.from(times.keys()).sort((a, b) => (times[a] as number) - (times[b] as number) || a - b);
+      }
+      const krxCode = sessionCode(phase);
+      const nxtCode = sessionCode(nxt);
+      for (let k = 0; k < order.length; k++) {
+        const i = order[k] as number;
+        const s = this.pickSymbol();
+        if (i >= krxCount) this.trade(s, times[i] as number, ingestMicros, nxtCode, 'NXT', marketSessionOf(nxt), events);
+        else if (phase === 'closing-price') this.print(s, times[i] as number, ingestMicros, s.closePrice, this.rng.next() < 0.5 ? 'BUY' : 'SELL', krxCode, 'KRX', 'CLOSING_PRICE', events);
+        else this.trade(s, times[i] as number, ingestMicros, krxCode, 'KRX', marketSessionOf(phase), events);
+      }
+    }
+    if ((phase === 'pre-open' || phase === 'closing-auction') && this.options.orderBooks) {
       // Auctions show expected prices in the book but print no trades until they cross.
-      const seconds = (toMicros - fromMicros) / MICROS_PER_SECOND;
       const count = Math.floor(this.options.ticksPerSecond * 0.3 * seconds);
       for (let i = 0; i < count; i++) {
         const s = this.pickSymbol();
         this.drift(s);
-        events.books.push(this.book(s, fromMicros, ingestMicros, true));
+        events.books.push(this.book(s, fromMicros, ingestMicros, true, 'KRX', marketSessionOf(phase)));
       }
     }
     return events;
@@ -122,30 +151,37 @@ export class MarketSimulator {
     s.ask = Math.min(bid + tickSize(bid), s.upper);
   }
 
-  private trade(s: SymbolState, time: number, ingest: number, code: string, events: MarketEvents): void {
+  private trade(s: SymbolState, time: number, ingest: number, code: string, venue: Venue, session: MarketSession, events: MarketEvents): void {
     this.drift(s);
     const buy = this.rng.next() < 0.5;
     const price = buy ? s.ask : s.bid;
-    this.print(s, time, ingest, price, buy ? 'BUY' : 'SELL', code, events);
+    this.print(s, time, ingest, price, buy ? 'BUY' : 'SELL', code, venue, session, events);
   }
 
-  private auction(time: number, ingest: number, code: string, events: MarketEvents): void {
+  private auction(time: number, ingest: number, phase: SessionPhase, events: MarketEvents): void {
     for (const s of this.symbols) {
       if (this.rng.next() > Math.min(1, s.listing.activity * 50)) continue; // illiquid names may not cross
       this.drift(s);
-      this.print(s, time, ingest, s.bid, 'AUCTION', code, events, 20);
+      if (phase === 'closing-auction') s.closePrice = s.bid;
+      this.print(s, time, ingest, s.bid, 'AUCTION', sessionCode(phase), 'KRX', marketSessionOf(phase), events, 20);
     }
   }
 
   private print(
     s: SymbolState, time: number, ingest: number, price: number, side: TradeSide, code: string,
-    events: MarketEvents, sizeFactor = 1,
+    venue: Venue, session: MarketSession, events: MarketEvents, sizeFactor = 1,
   ): void {
     // Trade values are log-normal around ≈ 2 million KRW.
     const value = Math.exp(Math.log(2_000_000) + this.rng.normal()) * sizeFactor;
     const quantity = Math.max(1, Math.round(value / price));
-    s.cumulativeVolume += quantity;
-    s.cumulativeValue += quantity * price;
+    const nxt = venue === 'NXT';
+    if (nxt) {
+      s.nxtCumulativeVolume += quantity;
+      s.nxtCumulativeValue += quantity * price;
+    } else {
+      s.cumulativeVolume += quantity;
+      s.cumulativeValue += quantity * price;
+    }
     s.sequence += 1;
     events.ticks.push({
       symbol: s.listing.symbol,
@@ -154,18 +190,20 @@ export class MarketSimulator {
       price,
       quantity,
       side,
-      cumulativeVolume: s.cumulativeVolume,
-      cumulativeValue: s.cumulativeValue,
+      cumulativeVolume: nxt ? s.nxtCumulativeVolume : s.cumulativeVolume,
+      cumulativeValue: nxt ? s.nxtCumulativeValue : s.cumulativeValue,
       sequence: s.sequence,
       source: this.options.source ?? 'SIMULATOR',
       sessionCode: code,
       halted: false,
+      venue,
+      marketSession: session,
     });
-    if (this.options.orderBooks) events.books.push(this.book(s, time, ingest, false));
+    if (this.options.orderBooks) events.books.push(this.book(s, time, ingest, false, venue, session));
   }
 
   /** Ten levels each side on valid tick sizes around the current bid/ask, zero beyond the price limits. */
-  book(s: SymbolState, time: number, ingest: number, auction: boolean): OrderBook {
+  book(s: SymbolState, time: number, ingest: number, auction: boolean, venue: Venue, session: MarketSession): OrderBook {
     const askPrices: number[] = [];
     const bidPrices: number[] = [];
     const askQuantities: number[] = [];
@@ -199,10 +237,12 @@ export class MarketSimulator {
       totalBidQuantity: totalBid,
       expectedPrice: auction ? s.bid : 0,
       expectedQuantity: auction ? Math.min(totalAsk, totalBid) : 0,
-      cumulativeVolume: s.cumulativeVolume,
+      cumulativeVolume: venue === 'NXT' ? s.nxtCumulativeVolume : s.cumulativeVolume,
       hourClassCode: auction ? 'B' : '0',
       sequence: s.bookSequence,
       source: this.options.source ?? 'SIMULATOR',
+      venue,
+      marketSession: session,
     };
   }
 }

@@ -517,6 +517,40 @@ export const OrderBookSchema: avro.Schema = {
         ],
         "default": "SIMULATOR"
       }
+    },
+    {
+      "name": "venue",
+      "type": {
+        "type": "enum",
+        "name": "Venue",
+        "symbols": [
+          "KRX",
+          "NXT",
+          "INTEGRATED"
+        ],
+        "default": "KRX",
+        "doc": "where it traded or was quoted: KRX, NXT (Nextrade), or INTEGRATED (KIS's combined KRX+NXT feed, which names no venue)"
+      },
+      "default": "KRX",
+      "doc": "added 2026-12 (records written before read KRX): the venue; the KIS producer sets it from the TR (H0ST* KRX, H0NX* NXT, H0UN* INTEGRATED)"
+    },
+    {
+      "name": "marketSession",
+      "type": {
+        "type": "enum",
+        "name": "MarketSession",
+        "symbols": [
+          "UNKNOWN",
+          "PRE_MARKET",
+          "REGULAR",
+          "AFTER_MARKET",
+          "CLOSING_PRICE"
+        ],
+        "default": "UNKNOWN",
+        "doc": "the market session (KIS MARKET_CLS_CODE since 2026-09-14: 1 pre-market, 2 regular, 3 after-market, 5 closing-price trading)"
+      },
+      "default": "UNKNOWN",
+      "doc": "added 2026-12 (records written before read UNKNOWN): the session of the book, so a user can keep regular hours only"
     }
   ]
 } as avro.Schema;
@@ -752,6 +786,40 @@ export const TickSchema: avro.Schema = {
       "type": "boolean",
       "default": false,
       "doc": "trading halt flag (KIS TRHT_YN)"
+    },
+    {
+      "name": "venue",
+      "type": {
+        "type": "enum",
+        "name": "Venue",
+        "symbols": [
+          "KRX",
+          "NXT",
+          "INTEGRATED"
+        ],
+        "default": "KRX",
+        "doc": "where it traded or was quoted: KRX, NXT (Nextrade), or INTEGRATED (KIS's combined KRX+NXT feed, which names no venue)"
+      },
+      "default": "KRX",
+      "doc": "added 2026-12 (records written before read KRX): the venue; the KIS producer sets it from the TR (H0ST* KRX, H0NX* NXT, H0UN* INTEGRATED)"
+    },
+    {
+      "name": "marketSession",
+      "type": {
+        "type": "enum",
+        "name": "MarketSession",
+        "symbols": [
+          "UNKNOWN",
+          "PRE_MARKET",
+          "REGULAR",
+          "AFTER_MARKET",
+          "CLOSING_PRICE"
+        ],
+        "default": "UNKNOWN",
+        "doc": "the market session (KIS MARKET_CLS_CODE since 2026-09-14: 1 pre-market, 2 regular, 3 after-market, 5 closing-price trading)"
+      },
+      "default": "UNKNOWN",
+      "doc": "added 2026-12 (records written before read UNKNOWN): the session of the trade, so a user can keep regular hours only"
     }
   ]
 } as avro.Schema;

@@ -125,6 +125,14 @@ export interface Indicators {
 export type TickSource = 'KIS' | 'SIMULATOR' | 'REPLAY';
 export const TickSourceValues = ['KIS', 'SIMULATOR', 'REPLAY'] as const;
 
+/** where it traded or was quoted: KRX, NXT (Nextrade), or INTEGRATED (KIS's combined KRX+NXT feed, which names no venue) */
+export type Venue = 'KRX' | 'NXT' | 'INTEGRATED';
+export const VenueValues = ['KRX', 'NXT', 'INTEGRATED'] as const;
+
+/** the market session (KIS MARKET_CLS_CODE since 2026-09-14: 1 pre-market, 2 regular, 3 after-market, 5 closing-price trading) */
+export type MarketSession = 'UNKNOWN' | 'PRE_MARKET' | 'REGULAR' | 'AFTER_MARKET' | 'CLOSING_PRICE';
+export const MarketSessionValues = ['UNKNOWN', 'PRE_MARKET', 'REGULAR', 'AFTER_MARKET', 'CLOSING_PRICE'] as const;
+
 /** Top 10 levels of one stock's order book (KIS H0STASP0). Arrays are best level first. */
 export interface OrderBook {
   symbol: string;
@@ -150,6 +158,10 @@ export interface OrderBook {
   /** per-symbol sequence number assigned by the producer */
   sequence: number;
   source: TickSource;
+  /** added 2026-12 (records written before read KRX): the venue; the KIS producer sets it from the TR (H0ST* KRX, H0NX* NXT, H0UN* INTEGRATED) */
+  venue: Venue;
+  /** added 2026-12 (records written before read UNKNOWN): the session of the book, so a user can keep regular hours only */
+  marketSession: MarketSession;
 }
 
 /** One KRX listing (전종목 기본정보), keyed by its 6-digit code on a compacted topic: the latest record is the stock's current state. A stock that disappears from the listings is kept with delisted = true. */
@@ -216,4 +228,8 @@ export interface Tick {
   sessionCode: string;
   /** trading halt flag (KIS TRHT_YN) */
   halted: boolean;
+  /** added 2026-12 (records written before read KRX): the venue; the KIS producer sets it from the TR (H0ST* KRX, H0NX* NXT, H0UN* INTEGRATED) */
+  venue: Venue;
+  /** added 2026-12 (records written before read UNKNOWN): the session of the trade, so a user can keep regular hours only */
+  marketSession: MarketSession;
 }

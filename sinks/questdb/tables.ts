@@ -66,8 +66,11 @@ const tick = defineTable<Tick>({
     symbol('session_code', (t) => t.sessionCode),
     boolean('halted', (t) => t.halted),
     timestamp('ingest_time', (t) => t.ingestTime),
+    // KRX and NXT count volume apart: one symbol's trades on both can share a second and a seq.
+    symbol('venue', (t) => t.venue),
+    symbol('market_session', (t) => t.marketSession),
   ],
-  dedupKeys: ['symbol', 'seq'],
+  dedupKeys: ['symbol', 'seq', 'venue'],
 });
 
 /** 1 s candles of the whole market are ≈ 2,880 rows a second: daily partitions stay small enough. */
@@ -125,8 +128,10 @@ const orderbook = defineTable<OrderBook>({
     long('seq', (b) => b.sequence),
     symbol('source', (b) => b.source),
     timestamp('ingest_time', (b) => b.ingestTime),
+    symbol('venue', (b) => b.venue),
+    symbol('market_session', (b) => b.marketSession),
   ],
-  dedupKeys: ['symbol', 'seq'],
+  dedupKeys: ['symbol', 'seq', 'venue'],
 });
 
 /** Indicator columns (DOUBLE, NULL until an indicator's warm-up): record field → column. */

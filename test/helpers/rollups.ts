@@ -43,7 +43,7 @@ export async function sendClosingTicks(ticksTopic: string, at: number, partition
     topic: ticksTopic,
     messages: symbolPerPartition(ticksTopic, partitions).map((symbol, i) => ({
       key: symbol,
-      value: writer.encode({ symbol, exchangeTime: at + i, ingestTime: at, price: 1000, quantity: 1, side: 'BUY', cumulativeVolume: 1, cumulativeValue: 1000, sequence: 1, source: 'SIMULATOR', sessionCode: '20', halted: false }),
+      value: writer.encode({ symbol, exchangeTime: at + i, ingestTime: at, price: 1000, quantity: 1, side: 'BUY', cumulativeVolume: 1, cumulativeValue: 1000, sequence: 1, source: 'SIMULATOR', sessionCode: '20', halted: false, venue: 'KRX', marketSession: 'REGULAR' }),
     })),
   });
   await producer.disconnect();

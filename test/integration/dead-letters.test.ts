@@ -17,7 +17,7 @@ after(() => stopAll(...running));
 const T0 = Date.parse('2026-11-20T03:00:00Z') * 1000;
 const tick = (i: number): Tick => ({
   symbol: '005930', exchangeTime: T0 + i * 100_000, ingestTime: T0 + i * 100_000 + 500, price: 61_000 + (i % 5) * 100, quantity: 10 + i,
-  side: i % 2 ? 'BUY' : 'SELL', cumulativeVolume: 1000 + i, cumulativeValue: 61_000_000 + i, sequence: i + 1, source: 'SIMULATOR', sessionCode: '20', halted: false,
+  side: i % 2 ? 'BUY' : 'SELL', cumulativeVolume: 1000 + i, cumulativeValue: 61_000_000 + i, sequence: i + 1, source: 'SIMULATOR', sessionCode: '20', halted: false, venue: 'KRX', marketSession: 'REGULAR',
 });
 
 test('malformed and invalid records land in the dead-letter topics byte for byte; the good ones around them get through', async () => {

@@ -22,7 +22,7 @@ const COUNT = 60;
 const TOO_BIG = new Set([0, 21, 22, 40, COUNT - 1]); // quantities QuestDB refuses for an INT column
 const tick = (i: number): Tick => ({
   symbol: ['005930', '000660', '035420'][i % 3] as string, exchangeTime: T0 + i * 10_000, ingestTime: T0 + i * 10_000 + 500, price: 61_000 + i, quantity: TOO_BIG.has(i) ? 5_000_000_000 : 10 + i,
-  side: 'BUY', cumulativeVolume: 1000 + i, cumulativeValue: 61_000_000 + i, sequence: i + 1, source: 'SIMULATOR', sessionCode: '20', halted: false,
+  side: 'BUY', cumulativeVolume: 1000 + i, cumulativeValue: 61_000_000 + i, sequence: i + 1, source: 'SIMULATOR', sessionCode: '20', halted: false, venue: 'KRX', marketSession: 'REGULAR',
 });
 
 test('rows QuestDB refuses go to the dead-letter topic with its reason; every row around them is written, and the offsets move on', async () => {

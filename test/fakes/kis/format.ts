@@ -1,7 +1,7 @@
 import { priceLimits, tickSize } from '../../../producers/simulator/krx-rules.js';
 import type { Listing } from '../../../producers/simulator/listings.js';
-import type { OrderBook, Tick } from '../../../schemas/generated/types.js';
-import { H0STASP0, H0STCNT0, H0UNASP0 } from './layout.js';
+import type { MarketSession, OrderBook, Tick } from '../../../schemas/generated/types.js';
+import { H0STASP0, H0STASP0_2026, H0STCNT0, H0STCNT0_2026, H0UNASP0, H0UNASP0_2026 } from './layout.js';
 
 const KST_OFFSET_MS = 9 * 3600 * 1000;
 
@@ -41,11 +41,18 @@ interface Day {
   sellVolume: number;
   buyVolume: number;
   book: { ask1: number; bid1: number; askQty1: number; bidQty1: number; totalAsk: number; totalBid: number } | null;
+  /** Both venues together, for the integrated feed (H0UNCNT0). */
+  combinedVolume: number;
+  combinedValue: number;
 }
 
+/** MARKET_CLS_CODE (KIS notice of 2026-09-09): 1 pre-market, 2 regular, 3 after-market, 5 closing price. */
+const MARKET_CLASS: Record<MarketSession, string> = { PRE_MARKET: '1', REGULAR: '2', AFTER_MARKET: '3', CLOSING_PRICE: '5', UNKNOWN: '' };
+
 const index = (layout: readonly string[]) => Object.fromEntries(layout.map((n, i) => [n, i])) as Record<string, number>;
-const CNT = index(H0STCNT0);
-const ASP = index(H0UNASP0);
+const CNT = index(H0STCNT0_2026);
+const ASP = index([...H0UNASP0_2026]);
+const ASP_KRX = index(H0STASP0_2026);
 const levels = (p: string) => Array.from({ length: 10 }, (_, i) => ASP[`${p}${i + 1}`] as number);
 const ASK = levels('ASKP');
 const BID = levels('BIDP');
@@ -66,7 +73,7 @@ export class KisRecordFormatter {
       const { lower, upper } = priceLimits(listing.previousClose);
       this.days.set(listing.symbol, {
         listing, lower, upper, open: 0, high: 0, low: 0, openHour: '', highHour: '', lowHour: '',
-        sellCount: 0, buyCount: 0, sellVolume: 0, buyVolume: 0, book: null,
+        sellCount: 0, buyCount: 0, sellVolume: 0, buyVolume: 0, book: null, combinedVolume: 0, combinedValue: 0,
       });
     }
   }
@@ -77,9 +84,17 @@ export class KisRecordFormatter {
     return d;
   }
 
-  /** Updates the day's statistics with a trade and returns its 46-field record (joined with '^'). */
-  trade(t: Tick): string {
+  /** The last trade's record as the integrated feed sends it (ACML_VOL of both venues), and that volume. */
+  lastCombined = { record: '', cumulativeVolume: 0 };
+
+  /**
+   * Updates the day's statistics with a trade and returns its record (joined with '^'): 46 fields, or
+   * the 47 of the current layout (MARKET_CLS_CODE last). `lastCombined` then holds its integrated form.
+   */
+  trade(t: Tick, layout2026 = false): string {
     const d = this.day(t.symbol);
+    d.combinedVolume += t.quantity;
+    d.combinedValue += t.quantity * t.price;
     const { date, time } = kstParts(t.exchangeTime);
     if (d.open === 0) {
       d.open = d.high = d.low = t.price;
@@ -96,7 +111,7 @@ export class KisRecordFormatter {
     }
     const prev = d.listing.previousClose;
     const book = d.book ?? { ask1: t.price + tickSize(t.price), bid1: t.price, askQty1: 0, bidQty1: 0, totalAsk: 0, totalBid: 0 };
-    const r: string[] = new Array(H0STCNT0.length);
+    const r: string[] = new Array(layout2026 ? H0STCNT0_2026.length : H0STCNT0.length);
     r[CNT['MKSC_SHRN_ISCD'] as number] = t.symbol;
     r[CNT['STCK_CNTG_HOUR'] as number] = time;
     r[CNT['STCK_PRPR'] as number] = String(t.price);
@@ -143,7 +158,12 @@ export class KisRecordFormatter {
     r[CNT['HOUR_CLS_CODE'] as number] = t.side === 'AUCTION' ? 'B' : '0';
     r[CNT['MRKT_TRTM_CLS_CODE'] as number] = ''; // empty in the recorded frame too
     r[CNT['VI_STND_PRC'] as number] = String(d.open);
-    return r.join('^');
+    if (layout2026) r[CNT['MARKET_CLS_CODE'] as number] = MARKET_CLASS[t.marketSession];
+    const record = r.join('^');
+    r[CNT['ACML_VOL'] as number] = String(d.combinedVolume);
+    r[CNT['ACML_TR_PBMN'] as number] = String(d.combinedValue);
+    this.lastCombined = { record: r.join('^'), cumulativeVolume: d.combinedVolume };
+    return record;
   }
 
   /** Updates the best quotes a later trade record carries, without formatting the book. */
@@ -156,16 +176,17 @@ export class KisRecordFormatter {
 
   /**
    * Updates the best quotes and returns the book record: 59 fields (H0STASP0) or, with `combined`,
-   * the 65 of H0UNASP0 (the KRX fields, then the NXT mid-price fields).
+   * the 65 of H0UNASP0 / H0NXASP0 (the KRX fields, then the NXT mid-price fields); with `layout2026`
+   * the current 63 (H0STASP0: mid price and MARKET_CLS_CODE appended) or 66 (H0UNASP0: ANTC_EXCH_CLS_CODE).
    */
-  book(b: OrderBook, combined: boolean): string {
+  book(b: OrderBook, combined: boolean, layout2026 = false): string {
     const d = this.day(b.symbol);
     const prevTotals = d.book;
     const ask1 = b.askPrices[0] ?? 0;
     const bid1 = b.bidPrices[0] ?? 0;
     this.noteBook(b);
     const prev = d.listing.previousClose;
-    const r: string[] = new Array(combined ? H0UNASP0.length : H0STASP0.length);
+    const r: string[] = new Array(combined ? (layout2026 ? H0UNASP0_2026 : H0UNASP0).length : (layout2026 ? H0STASP0_2026 : H0STASP0).length);
     r[ASP['MKSC_SHRN_ISCD'] as number] = b.symbol;
     r[ASP['BSOP_HOUR'] as number] = kstParts(b.exchangeTime).time;
     r[ASP['HOUR_CLS_CODE'] as number] = b.hourClassCode;
@@ -200,6 +221,12 @@ export class KisRecordFormatter {
       r[ASP['NMID_PRC'] as number] = String(mid);
       r[ASP['NMID_TOTAL_RSQN'] as number] = '0';
       r[ASP['NMID_CLS_CODE'] as number] = '0';
+      if (layout2026) r[ASP['ANTC_EXCH_CLS_CODE'] as number] = b.venue === 'NXT' ? '2' : '1';
+    } else if (layout2026) {
+      r[ASP_KRX['MID_PRC'] as number] = String(ask1 > 0 && bid1 > 0 ? Math.floor((ask1 + bid1) / 2) : 0);
+      r[ASP_KRX['MIDP_TOTAL_RSQN'] as number] = '0';
+      r[ASP_KRX['MIDP_CLS_CODE'] as number] = '0';
+      r[ASP_KRX['MARKET_CLS_CODE'] as number] = MARKET_CLASS[b.marketSession];
     }
     return r.join('^');
   }

@@ -31,10 +31,23 @@ export const H0UNASP0 = [
   ...H0STASP0, 'KMID_PRC', 'KMID_TOTAL_RSQN', 'KMID_CLS_CODE', 'NMID_PRC', 'NMID_TOTAL_RSQN', 'NMID_CLS_CODE',
 ];
 
-/** TRs the fake serves: trades (from the simulator's ticks) and books (from its order books). */
-export const FAKE_TRS: Readonly<Record<string, { kind: 'trade' | 'book'; layout: readonly string[] }>> = {
-  H0STCNT0: { kind: 'trade', layout: H0STCNT0 },
-  H0UNCNT0: { kind: 'trade', layout: H0STCNT0 },
-  H0STASP0: { kind: 'book', layout: H0STASP0 },
-  H0UNASP0: { kind: 'book', layout: H0UNASP0 },
+/** The layouts since 2026-09-14 (reference §5): 47 trade fields, 63 KRX book fields, 66 combined book fields. */
+export const H0STCNT0_2026 = [...H0STCNT0, 'MARKET_CLS_CODE'];
+export const H0STASP0_2026 = [...H0STASP0, 'MID_PRC', 'MIDP_TOTAL_RSQN', 'MIDP_CLS_CODE', 'MARKET_CLS_CODE'];
+export const H0UNASP0_2026 = [...H0UNASP0, 'ANTC_EXCH_CLS_CODE'];
+
+export type FakeVenue = 'KRX' | 'NXT' | 'INTEGRATED';
+
+/**
+ * TRs the fake serves: trades (from the simulator's ticks) and books (from its order books), by the
+ * venue of the simulated event; INTEGRATED serves both venues. `layout` is the old one, `layout2026`
+ * the current one (H0NXASP0 keeps its 65 fields: no change to it is documented).
+ */
+export const FAKE_TRS: Readonly<Record<string, { kind: 'trade' | 'book'; venue: FakeVenue; layout: readonly string[]; layout2026: readonly string[] }>> = {
+  H0STCNT0: { kind: 'trade', venue: 'KRX', layout: H0STCNT0, layout2026: H0STCNT0_2026 },
+  H0NXCNT0: { kind: 'trade', venue: 'NXT', layout: H0STCNT0, layout2026: H0STCNT0_2026 },
+  H0UNCNT0: { kind: 'trade', venue: 'INTEGRATED', layout: H0STCNT0, layout2026: H0STCNT0_2026 },
+  H0STASP0: { kind: 'book', venue: 'KRX', layout: H0STASP0, layout2026: H0STASP0_2026 },
+  H0NXASP0: { kind: 'book', venue: 'NXT', layout: H0UNASP0, layout2026: H0UNASP0 },
+  H0UNASP0: { kind: 'book', venue: 'INTEGRATED', layout: H0UNASP0, layout2026: H0UNASP0_2026 },
 };

@@ -23,6 +23,10 @@ const spec = defineConfig({
   recordsPerFrame: { env: 'FAKE_KIS_RECORDS_PER_FRAME', type: 'int', default: 1, min: 1, max: 999, doc: 'records per data frame at most' },
   marketRunning: { env: 'FAKE_KIS_MARKET_RUNNING', type: 'bool', default: true, doc: 'start with the market moving' },
   recordSent: { env: 'FAKE_KIS_RECORD_SENT', type: 'bool', default: false, doc: 'keep every record sent in memory (tests only)' },
+  slotHoldMs: { env: 'FAKE_KIS_SLOT_HOLD_MS', type: 'int', default: 20_000, min: 0, doc: "a dropped session's slot stays taken this long (OPSP0011 to its old approval key, OPSP8996 to new ones), as KIS does" },
+  lockoutConnects: { env: 'FAKE_KIS_LOCKOUT_CONNECTS', type: 'int', default: 0, min: 0, doc: 'more sessions than this claimed by one app key within FAKE_KIS_LOCKOUT_WINDOW_MS lock it out (0 = never)' },
+  lockoutWindowMs: { env: 'FAKE_KIS_LOCKOUT_WINDOW_MS', type: 'int', default: 600_000, min: 1, doc: 'window of FAKE_KIS_LOCKOUT_CONNECTS' },
+  layout2026: { env: 'FAKE_KIS_LAYOUT_2026', type: 'bool', default: true, doc: 'records in the layouts since 2026-09-14 (47/63/66 fields); false: the older 46/59/65' },
 });
 
 let config;
@@ -51,6 +55,10 @@ const server = await FakeKisServer.start({
   maxRecordsPerFrame: config.recordsPerFrame,
   marketRunning: config.marketRunning,
   recordSent: config.recordSent,
+  slotHoldMs: config.slotHoldMs,
+  lockoutConnects: config.lockoutConnects,
+  lockoutWindowMs: config.lockoutWindowMs,
+  layout2026: config.layout2026,
 });
 console.log(JSON.stringify({ fakeKis: 'listening', restUrl: server.restUrl, wsUrl: server.wsUrl, controlUrl: `${server.restUrl}/__fake`, symbols: server.listings.length }));
 

@@ -41,6 +41,21 @@ export interface FakeKisOptions {
   restRateLimit?: number;
   /** Start with the market moving (default) or paused. */
   marketRunning?: boolean;
+  /**
+   * After a connection of an app key closes without a close handshake, the key's session slot stays
+   * taken this long (the real server: tens of seconds): meanwhile approval keys issued before the drop
+   * get OPSP0011 and newer ones OPSP8996 (reference §3). 0 = released at once.
+   */
+  slotHoldMs?: number;
+  /** More than this many sessions claimed by one app key within `lockoutWindowMs` lock the key out (0 = never). */
+  lockoutConnects?: number;
+  lockoutWindowMs?: number;
+  /** How long a locked-out key is refused (every request answered OPSP8996). */
+  lockoutMs?: number;
+  /** Records in the layouts since 2026-09-14 (47 / 63 / 66 fields, default) or the older ones (46 / 59 / 65). */
+  layout2026?: boolean;
+  /** The market's clock runs this far ahead of the wall clock (e.g. to KST 11:00 for the krx session mode). */
+  marketClockOffsetMs?: number;
 }
 
 export interface SentRecord {
@@ -55,6 +70,8 @@ export interface SentRecord {
 }
 
 export interface Answer {
+  /** Epoch ms when the request was answered. */
+  at: number;
   connection: number;
   appKey: string | undefined;
   trId: string;
@@ -84,6 +101,8 @@ interface Conn {
   id: number;
   ws: WebSocket;
   appKey: string | undefined;
+  /** The app key this connection tried to claim a session for (a connection claims once). */
+  claimed: string | undefined;
   regs: Map<string, { trId: string; trKey: string }>;
   maxHeld: number;
   key: string;
@@ -104,6 +123,13 @@ interface Conn {
 interface ApprovalKey {
   appKey: string;
   valid: boolean;
+  issuedAt: number;
+}
+
+/** An app key's session slot held after a drop. */
+interface HeldSlot {
+  until: number;
+  droppedAt: number;
 }
 
 const ANSWERS: Record<string, { rt: string; msg: string }> = {
@@ -113,9 +139,17 @@ const ANSWERS: Record<string, { rt: string; msg: string }> = {
   OPSP0003: { rt: '1', msg: 'UNSUBSCRIBE ERROR(not found!)' },
   OPSP0007: { rt: '9', msg: 'internal error' },
   OPSP0008: { rt: '1', msg: 'MAX SUBSCRIBE OVER' },
+  OPSP0009: { rt: '1', msg: 'SUBSCRIBE ERROR' },
+  OPSP0010: { rt: '1', msg: 'UNSUBSCRIBE ERROR' },
   OPSP0011: { rt: '1', msg: 'invalid approval : NOT FOUND' },
+  OPSP8991: { rt: '9', msg: 'invalid tr_id' },
+  OPSP8992: { rt: '9', msg: 'invalid tr_key' },
   OPSP8996: { rt: '9', msg: 'ALREADY IN USE appkey' },
+  OPSP9999: { rt: '9', msg: 'SERVER ERROR' },
 };
+
+/** Answers that name no request: the server writes "tr_id":"(null)" and an empty tr_key (reference §3). */
+const UNNAMED_ANSWERS = new Set(['OPSP8996', 'OPSP9999']);
 
 const LOWER = 'abcdefghijklmnopqrstuvwxyz';
 const randomLetters = (n: number) => Array.from(randomBytes(n), (b) => LOWER[b % 26]).join('');
@@ -139,6 +173,12 @@ export class FakeKisServer {
   readonly answers: Answer[] = [];
   /** Approval requests per app key, granted or not. */
   readonly approvalRequests = new Map<string, number>();
+  /** When each app key claimed a session (a connection's first request with its approval key). */
+  readonly sessionClaims = new Map<string, number[]>();
+  /** Every lock-out: app key and when (tests check there is none). */
+  readonly lockouts: Array<{ appKey: string; at: number; claims: number }> = [];
+  /** Slots freed after a hold: app key and when (tests measure recovery from it). */
+  readonly slotReleases: Array<{ appKey: string; at: number }> = [];
   restUrl = '';
   wsUrl = '';
 
@@ -151,9 +191,12 @@ export class FakeKisServer {
   private readonly fieldCounts = new Map<string, number>();
   private readonly encrypted = new Set<string>();
   private readonly restHits = new Map<string, number[]>();
+  private readonly heldSlots = new Map<string, HeldSlot>();
+  private readonly lockedUntil = new Map<string, number>();
   private readonly sim: MarketSimulator;
   private readonly formatter: KisRecordFormatter;
   private readonly opts: Required<Omit<FakeKisOptions, 'accounts' | 'host' | 'restPort' | 'wsPort' | 'pongTimeoutMs'>> & { pongTimeoutMs: number };
+  private slotTimer: NodeJS.Timeout | null = null;
   private rest: http.Server | null = null;
   private wsHttp: http.Server | null = null;
   private wss: WebSocketServer | null = null;
@@ -182,12 +225,19 @@ export class FakeKisServer {
       recordSent: options.recordSent ?? true,
       restRateLimit: options.restRateLimit ?? 0,
       marketRunning: options.marketRunning ?? true,
+      slotHoldMs: options.slotHoldMs ?? 0,
+      lockoutConnects: options.lockoutConnects ?? 0,
+      lockoutWindowMs: options.lockoutWindowMs ?? 60_000,
+      lockoutMs: options.lockoutMs ?? 3_600_000,
+      layout2026: options.layout2026 ?? true,
+      marketClockOffsetMs: options.marketClockOffsetMs ?? 0,
     };
     this.accounts = new Map(options.accounts.map((a) => [a.appKey, a.appSecret]));
     this.listings = generateListings(this.opts.universe, this.opts.seed);
     this.sim = new MarketSimulator({ listings: this.listings, seed: this.opts.seed, ticksPerSecond: this.opts.ticksPerSecond, mode: this.opts.session, orderBooks: true });
     this.formatter = new KisRecordFormatter(this.listings);
     this.running = this.opts.marketRunning;
+    this.clockOffset = Math.round((options.marketClockOffsetMs ?? 0) * 1000);
   }
 
   static async start(options: FakeKisOptions): Promise<FakeKisServer> {
@@ -211,14 +261,16 @@ export class FakeKisServer {
     });
     this.restUrl = `http://${host}:${await listen(this.rest, restPort)}`;
     this.wsUrl = `ws://${host}:${await listen(this.wsHttp, wsPort)}`;
-    this.simTime = Date.now() * 1000;
+    this.simTime = this.clock();
     this.marketTimer = setInterval(() => this.step(), this.opts.stepMs);
     this.pingTimer = setInterval(() => this.heartbeat(), Math.max(10, Math.min(this.opts.pingIntervalMs, this.opts.pongTimeoutMs)));
+    this.slotTimer = setInterval(() => this.releaseSlots(), 10);
   }
 
   async close(): Promise<void> {
     if (this.marketTimer) clearInterval(this.marketTimer);
     if (this.pingTimer) clearInterval(this.pingTimer);
+    if (this.slotTimer) clearInterval(this.slotTimer);
     for (const c of this.conns.values()) if (c.open) c.ws.terminate();
     await new Promise<void>((r) => (this.wss ? this.wss.close(() => r()) : r()));
     for (const s of [this.rest, this.wsHttp]) {
@@ -271,9 +323,25 @@ export class FakeKisServer {
   dropConnection(appKey: string): number | undefined {
     const c = this.openConn(appKey);
     if (!c) return undefined;
-    this.closeConn(c, 'dropped by test');
+    this.closeConn(c, 'dropped by test', true);
     c.ws.terminate();
     return c.id;
+  }
+
+  /** Whether `appKey`'s slot is still held after a drop. */
+  slotHeld(appKey: string): boolean {
+    return this.heldSlots.has(appKey);
+  }
+
+  setSlotHoldMs(ms: number): void {
+    this.opts.slotHoldMs = ms;
+  }
+
+  /** Sends raw bytes on `appKey`'s session as a text frame (e.g. bytes that are not UTF-8), or as a binary one. */
+  sendBytes(appKey: string, bytes: Buffer, binary = false): void {
+    const c = this.openConn(appKey);
+    if (!c) throw new Error(`fake KIS: ${appKey} has no open session`);
+    c.ws.send(bytes, { binary });
   }
 
   /** From now on, `appKey`'s current connection's PINGPONG replies count as missing. */
@@ -452,7 +520,7 @@ export class FakeKisServer {
       return send(403, { error_code: 'EGW00103', error_description: '유효하지 않은 AppKey입니다.' });
     }
     const key = randomUUID();
-    this.approvals.set(key, { appKey, valid: !this.brokenApprovals.has(appKey) });
+    this.approvals.set(key, { appKey, valid: !this.brokenApprovals.has(appKey), issuedAt: Date.now() });
     return send(200, { approval_key: key });
   }
 
@@ -461,7 +529,10 @@ export class FakeKisServer {
     const appKey = typeof body['appKey'] === 'string' ? body['appKey'] : '';
     try {
       if (method === 'GET' && command === 'state') {
-        return send(200, { connections: this.connections(), answers: this.answers.length, sent: this.sent.length, market: this.running, burst: this.burstState });
+        return send(200, {
+          connections: this.connections(), answers: this.answers.length, sent: this.sent.length, market: this.running, burst: this.burstState,
+          lockouts: this.lockouts, slotReleases: this.slotReleases, sessionClaims: Object.fromEntries(this.sessionClaims),
+        });
       }
       if (method !== 'POST') return send(405, { error: 'POST commands' });
       switch (command) {
@@ -490,7 +561,7 @@ export class FakeKisServer {
 
   private onConnection(ws: WebSocket): void {
     const c: Conn = {
-      id: this.nextId++, ws, appKey: undefined, regs: new Map(), maxHeld: 0,
+      id: this.nextId++, ws, appKey: undefined, claimed: undefined, regs: new Map(), maxHeld: 0,
       key: randomLetters(32), iv: randomBytes(8).toString('hex'),
       awaitingSince: null, ignorePongs: false, open: true, openedAt: Date.now(), closedAt: undefined, closeReason: undefined,
       pingsSent: 0, lastPingAt: Date.now(), pongs: 0, firstDataAt: undefined, queue: [],
@@ -498,16 +569,43 @@ export class FakeKisServer {
     this.conns.set(c.id, c);
     ws.on('message', (data: Buffer) => this.onMessage(c, data.toString('utf8')));
     ws.on('pong', () => this.onPong(c));
-    ws.on('close', () => this.closeConn(c, c.closeReason ?? 'closed by client'));
+    // 1006: the client went away without a close handshake, so the server keeps its slot for a while.
+    ws.on('close', (code: number) => this.closeConn(c, c.closeReason ?? 'closed by client', code === 1006));
     ws.on('error', () => undefined);
   }
 
-  private closeConn(c: Conn, reason: string): void {
+  private closeConn(c: Conn, reason: string, abnormal = false): void {
     if (!c.open) return;
     c.open = false;
     c.closedAt = Date.now();
     c.closeReason = reason;
     for (const k of c.regs.keys()) this.subscribers.get(k)?.delete(c);
+    if (abnormal && c.appKey !== undefined && this.opts.slotHoldMs > 0) {
+      this.heldSlots.set(c.appKey, { until: c.closedAt + this.opts.slotHoldMs, droppedAt: c.closedAt });
+    }
+  }
+
+  private releaseSlots(): void {
+    const now = Date.now();
+    for (const [appKey, held] of this.heldSlots) {
+      if (held.until > now) continue;
+      this.heldSlots.delete(appKey);
+      this.slotReleases.push({ appKey, at: now });
+    }
+  }
+
+  /** A connection claims `appKey`'s session; true if the key is (now) locked out for claiming too often. */
+  private claim(appKey: string): boolean {
+    const now = Date.now();
+    if ((this.lockedUntil.get(appKey) ?? 0) > now) return true;
+    const claims = [...(this.sessionClaims.get(appKey) ?? []), now];
+    this.sessionClaims.set(appKey, claims);
+    if (this.opts.lockoutConnects <= 0) return false;
+    const recent = claims.filter((t) => now - t < this.opts.lockoutWindowMs).length;
+    if (recent <= this.opts.lockoutConnects) return false;
+    this.lockedUntil.set(appKey, now + this.opts.lockoutMs);
+    this.lockouts.push({ appKey, at: now, claims: recent });
+    return true;
   }
 
   private openConn(appKey: string): Conn | undefined {
@@ -536,10 +634,17 @@ export class FakeKisServer {
     const approval = this.approvals.get(String(header['approval_key'] ?? ''));
     if (!approval || !approval.valid) return this.answer(c, trId, trKey, trType, 'OPSP0011');
     if (c.appKey === undefined) {
+      const fresh = c.claimed !== approval.appKey;
+      c.claimed = approval.appKey;
+      if (fresh ? this.claim(approval.appKey) : (this.lockedUntil.get(approval.appKey) ?? 0) > Date.now()) return this.answer(c, trId, trKey, trType, 'OPSP8996');
+      const held = this.heldSlots.get(approval.appKey);
+      if (held) return this.answer(c, trId, trKey, trType, approval.issuedAt <= held.droppedAt ? 'OPSP0011' : 'OPSP8996');
       if (this.openConn(approval.appKey)) return this.answer(c, trId, trKey, trType, 'OPSP8996');
       c.appKey = approval.appKey;
     }
-    if (!FAKE_TRS[trId] || !['P', 'B'].includes(String(header['custtype'] ?? ''))) return this.answer(c, trId, trKey, trType, 'OPSP0007');
+    if (!FAKE_TRS[trId]) return this.answer(c, trId, trKey, trType, 'OPSP8991');
+    if (!/^[0-9A-Z]{6}$/.test(trKey)) return this.answer(c, trId, trKey, trType, 'OPSP8992');
+    if (!['P', 'B'].includes(String(header['custtype'] ?? ''))) return this.answer(c, trId, trKey, trType, 'OPSP0007');
     const k = `${trId}|${trKey}`;
     const injected = this.failNext.get(c.appKey)?.shift();
     if (injected) {
@@ -578,10 +683,11 @@ export class FakeKisServer {
 
   private answer(c: Conn, trId: string, trKey: string, trType: string, msgCd: string): void {
     const a = ANSWERS[msgCd] ?? { rt: '1', msg: msgCd };
-    this.answers.push({ connection: c.id, appKey: c.appKey, trId, trKey, trType, msgCd });
+    this.answers.push({ at: Date.now(), connection: c.id, appKey: c.appKey, trId, trKey, trType, msgCd });
     const ok = msgCd === 'OPSP0000' || msgCd === 'OPSP0001';
+    const unnamed = UNNAMED_ANSWERS.has(msgCd);
     c.ws.send(JSON.stringify({
-      header: { tr_id: trId, tr_key: trKey, encrypt: this.encrypted.has(trId) ? 'Y' : 'N' },
+      header: { tr_id: unnamed ? '(null)' : trId, tr_key: unnamed ? '' : trKey, encrypt: this.encrypted.has(trId) ? 'Y' : 'N' },
       body: { rt_cd: a.rt, msg_cd: msgCd, msg1: a.msg, ...(ok ? { output: { iv: c.iv, key: c.key } } : {}) },
     }));
   }
@@ -621,8 +727,13 @@ export class FakeKisServer {
     }
   }
 
-  /** Formats the events in exchange-time order (a trade before the book it leaves) into each subscriber's queue. */
+  /**
+   * Formats the events in exchange-time order (a trade before the book it leaves) into each subscriber's
+   * queue: KRX events to H0ST*, NXT events to H0NX*, both to the integrated H0UN* (its trades carry the
+   * cumulative volume of both venues; its books are each venue's book as it changes).
+   */
   private dispatch(ticks: readonly Tick[], books: readonly OrderBook[]): void {
+    const l26 = this.opts.layout2026;
     let i = 0;
     let j = 0;
     while (i < ticks.length || j < books.length) {
@@ -630,23 +741,27 @@ export class FakeKisServer {
       const b = books[j];
       if (t && (!b || t.exchangeTime <= b.exchangeTime)) {
         i++;
-        const a = this.subscribers.get(`H0STCNT0|${t.symbol}`);
+        const own = t.venue === 'NXT' ? 'H0NXCNT0' : 'H0STCNT0';
+        const record = this.formatter.trade(t, l26); // always: the day's statistics include every trade
+        const subs = this.subscribers.get(`${own}|${t.symbol}`);
+        if (subs) for (const c of subs) c.queue.push({ trId: own, record, symbol: t.symbol, cumulativeVolume: t.cumulativeVolume });
         const u = this.subscribers.get(`H0UNCNT0|${t.symbol}`);
-        const record = this.formatter.trade(t); // always: the day's statistics include every trade
-        for (const [trId, subs] of [['H0STCNT0', a], ['H0UNCNT0', u]] as const) {
-          if (subs) for (const c of subs) c.queue.push({ trId, record, symbol: t.symbol, cumulativeVolume: t.cumulativeVolume });
+        if (u?.size) {
+          const combined = this.formatter.lastCombined;
+          for (const c of u) c.queue.push({ trId: 'H0UNCNT0', record: combined.record, symbol: t.symbol, cumulativeVolume: combined.cumulativeVolume });
         }
       } else if (b) {
         j++;
-        const a = this.subscribers.get(`H0STASP0|${b.symbol}`);
+        const own = b.venue === 'NXT' ? 'H0NXASP0' : 'H0STASP0';
+        const a = this.subscribers.get(`${own}|${b.symbol}`);
         const u = this.subscribers.get(`H0UNASP0|${b.symbol}`);
         if (!a?.size && !u?.size) {
           this.formatter.noteBook(b);
           continue;
         }
-        const krx = this.formatter.book(b, false);
-        const combined = u?.size ? this.formatter.book(b, true) : '';
-        if (a) for (const c of a) c.queue.push({ trId: 'H0STASP0', record: krx, symbol: b.symbol, cumulativeVolume: 0 });
+        const record = this.formatter.book(b, own === 'H0NXASP0', l26);
+        const combined = u?.size ? this.formatter.book(b, true, l26) : '';
+        if (a) for (const c of a) c.queue.push({ trId: own, record, symbol: b.symbol, cumulativeVolume: 0 });
         if (u) for (const c of u) c.queue.push({ trId: 'H0UNASP0', record: combined, symbol: b.symbol, cumulativeVolume: 0 });
       }
     }

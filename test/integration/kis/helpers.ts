@@ -26,6 +26,9 @@ export function producerEnv(fake: FakeKisServer, topicNamespace: string, account
     KIS_WS_URL: fake.wsUrl,
     KIS_RECONNECT_BASE_MS: '50',
     KIS_RECONNECT_MAX_MS: '2000',
+    // The fakes here release a dropped session's slot at once unless a test says otherwise.
+    KIS_SLOT_HOLD_MS: '100',
+    KIS_REQUEST_INTERVAL_MS: '10',
     LOG_LEVEL: 'debug',
     ...extra,
   };

@@ -16,8 +16,9 @@ const A = ACCOUNTS[0] as (typeof ACCOUNTS)[number];
 
 test('a dropped connection and an unanswered PINGPONG: each time the same registrations come back and no tick sent after the reconnect is lost', async () => {
   const ns = freshNamespace('kisreconnect');
-  // Heartbeats every 200 ms; a missing reply closes the session after one second.
-  const fake = await FakeKisServer.start({ accounts: [A], universe: 60, ticksPerSecond: 2_000, maxRecordsPerFrame: 4, pingIntervalMs: 200, pongTimeoutMs: 1_000 });
+  // Heartbeats every 500 ms; a missing reply closes the session after three seconds (one second was
+  // too tight for a producer on a 2-core box under a load of 20 and more).
+  const fake = await FakeKisServer.start({ accounts: [A], universe: 60, ticksPerSecond: 2_000, maxRecordsPerFrame: 4, pingIntervalMs: 500, pongTimeoutMs: 3_000 });
   cleanup.push(() => fake.close());
   const symbols = fake.listings.slice(0, 20).map((l) => l.symbol);
   // Two Kafka producer threads here (the other tests run the default, one on the main thread).

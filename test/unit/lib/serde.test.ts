@@ -8,7 +8,7 @@ import type { Tick } from '../../../schemas/generated/types.js';
 
 const tick: Tick = {
   symbol: '005930', exchangeTime: 1_763_780_400_000_000, ingestTime: 1_763_780_400_001_000, price: 61_000, quantity: 12,
-  side: 'BUY', cumulativeVolume: 1000, cumulativeValue: 61_000_000, sequence: 7, source: 'SIMULATOR', sessionCode: '20', halted: false,
+  side: 'BUY', cumulativeVolume: 1000, cumulativeValue: 61_000_000, sequence: 7, source: 'SIMULATOR', sessionCode: '20', halted: false, venue: 'KRX', marketSession: 'REGULAR',
 };
 
 test('encodes the Confluent wire format: magic byte 0, big-endian schema id, Avro body', () => {

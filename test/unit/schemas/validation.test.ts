@@ -6,7 +6,7 @@ import { validateTick } from '../../../schemas/validation.js';
 
 const good: Tick = {
   symbol: '005930', exchangeTime: 1_763_780_400_000_000, ingestTime: 1_763_780_400_001_000, price: 61_000, quantity: 12,
-  side: 'SELL', cumulativeVolume: 1000, cumulativeValue: 61_000_000, sequence: 7, source: 'KIS', sessionCode: '20', halted: false,
+  side: 'SELL', cumulativeVolume: 1000, cumulativeValue: 61_000_000, sequence: 7, source: 'KIS', sessionCode: '20', halted: false, venue: 'KRX', marketSession: 'REGULAR',
 };
 
 test('a valid tick passes unchanged', () => {

@@ -11,8 +11,11 @@ test('keys and secrets pair up in order; the account picks the endpoints; overri
   assert.deepEqual(s.credentials, [{ appKey: 'k1', appSecret: 's1' }, { appKey: 'k2', appSecret: 's2' }]);
   assert.equal(s.restUrl, KIS_ENDPOINTS.real.rest);
   assert.equal(s.wsUrl, 'ws://ops.koreainvestment.com:21000');
-  assert.deepEqual(s.trs, ['H0STCNT0', 'H0STASP0']);
+  assert.deepEqual(s.trs, ['H0UNCNT0', 'H0UNASP0'], 'all trading of a symbol (KRX and NXT) by default');
   const v = load({ KIS_APP_KEYS: 'k1', KIS_APP_SECRETS: 's1', KIS_SYMBOLS: '005930', KIS_ACCOUNT: 'virtual' });
+  assert.deepEqual(v.trs, ['H0STCNT0', 'H0STASP0'], 'virtual accounts get no integrated feed');
+  assert.deepEqual(load({ KIS_APP_KEYS: 'k1', KIS_APP_SECRETS: 's1', KIS_SYMBOLS: '005930', KIS_TRS: 'H0STCNT0,H0NXCNT0' }).trs, ['H0STCNT0', 'H0NXCNT0']);
+  assert.throws(() => load({ KIS_APP_KEYS: 'k1', KIS_APP_SECRETS: 's1', KIS_SYMBOLS: '005930', KIS_TRS: 'H0NXCNT0,H0UNCNT0' }), /every NXT trade twice/);
   assert.equal(v.restUrl, 'https://openapivts.koreainvestment.com:29443');
   assert.equal(v.wsUrl, 'ws://ops.koreainvestment.com:31000');
   const o = load({ KIS_APP_KEYS: 'k1', KIS_APP_SECRETS: 's1', KIS_SYMBOLS_FILE: '/tmp/x', KIS_REST_URL: 'http://127.0.0.1:1/', KIS_WS_URL: 'ws://127.0.0.1:2' });

@@ -59,6 +59,8 @@ test('the recorded frame becomes this Tick: KST 2023-03-24 11:26:16 in UTC micro
     source: 'KIS',
     sessionCode: '20',
     halted: false,
+    venue: 'KRX',
+    marketSession: 'REGULAR', // the 46-field layout has no MARKET_CLS_CODE: NEW_MKOP_CLS_CODE 2x says regular
   });
   assert.equal(tick.exchangeTime, kstToUtcMicros('20230324', '112616'));
 });
@@ -155,5 +157,7 @@ test('an H0STASP0 record becomes an OrderBook: 10 levels, totals, expected aucti
     hourClassCode: 'B',
     sequence: 7,
     source: 'KIS',
+    venue: 'KRX',
+    marketSession: 'UNKNOWN', // the 59-field layout has no MARKET_CLS_CODE
   });
 });

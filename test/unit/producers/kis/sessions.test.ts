@@ -162,7 +162,7 @@ test('an expired approval key is renewed once; refused again, the session stops 
     assert.equal(fake.approvalRequests.get(A.appKey), 3, 'one renewal, then no more');
     const health = h.sessions.health();
     assert.equal(health.healthy, false);
-    assert.equal(health.details.sessions[0]?.lastError?.code, 'CONFIG_INVALID');
+    assert.equal(health.details.sessions[0]?.lastError?.code, 'KIS_AUTH_REJECTED');
     assert.match(health.details.sessions[0]?.lastError?.message ?? '', /OPSP0011 invalid approval/);
     assert.match(h.logs(), /"level":50.*session stopped/);
   } finally {
@@ -182,7 +182,9 @@ test('a second session on the same app key gets ALREADY IN USE: a clear error, r
     const s2 = second;
     await waitFor('ALREADY IN USE', () => (fake.answers.some((a) => a.msgCd === 'OPSP8996') && !s2.sessions.health().healthy ? true : undefined), fast);
     assert.equal(s2.sessions.health().details.sessions[0]?.appKeyInUse, true);
-    assert.match(s2.logs(), /already has a WebSocket session elsewhere \(OPSP8996 ALREADY IN USE appkey\)/);
+    assert.match(s2.logs(), /still holds its WebSocket session \(OPSP8996 ALREADY IN USE appkey\)/);
+    assert.equal(s2.sessions.health().details.sessions[0]?.lastError?.code, 'KIS_SLOT_HELD');
+    assert.equal(s2.sessions.all[0]?.state === 'failed', false, 'a taken slot is waited out, never a reason to give up');
     await first.stop();
     await allAcknowledged(s2, 3);
     await waitFor('healthy again', () => (s2.sessions.health().healthy ? true : undefined), fast);
@@ -297,13 +299,46 @@ test('the combined KRX+NXT feed (H0UNCNT0 trades, 65-field H0UNASP0 books) gives
     fake.pauseMarket();
     await new Promise((r) => setTimeout(r, 200));
     const sentBooks = fake.sent.filter((s) => s.trId === 'H0UNASP0');
-    assert.ok(sentBooks.every((s) => s.record.split('^').length === 65));
+    assert.ok(sentBooks.every((s) => s.record.split('^').length === 66), 'the layout since 2026-09-14');
     assert.equal(h.sink.books().length, sentBooks.length);
     assert.equal(h.sink.ticks().length, fake.sent.filter((s) => s.trId === 'H0UNCNT0').length);
     assert.equal(h.sink.messages.filter((m) => m.topic === TOPICS.dlq).length, 0);
     const book = h.sink.books()[0];
     assert.equal(book?.askPrices.length, 10);
     assert.equal(book?.source, 'KIS');
+  } finally {
+    await h.stop();
+    await fake.close();
+  }
+});
+
+test('KRX and NXT feeds side by side (krx session mode, KST 11:00): every trade of both venues arrives once, with its venue and session', async () => {
+  const now = Date.now();
+  const kst = new Date(now + 9 * 3600_000);
+  const elevenKst = Date.UTC(kst.getUTCFullYear(), kst.getUTCMonth(), kst.getUTCDate(), 2, 0, 0);
+  const fake = await FakeKisServer.start({ accounts: [A], pingIntervalMs: 100, pongTimeoutMs: 2_000, universe: 10, ticksPerSecond: 2_000, maxRecordsPerFrame: 4, session: 'krx', marketClockOffsetMs: elevenKst - now });
+  const symbols = fake.listings.map((l) => l.symbol);
+  const h = await startHarness({ fakeServer: fake, accounts: [A], symbols, trs: ['H0STCNT0', 'H0NXCNT0', 'H0STASP0', 'H0NXASP0'] });
+  try {
+    await allAcknowledged(h, 40);
+    await waitFor('trades of both venues', () => {
+      const t = h.sink.ticks();
+      return t.filter((x) => x.venue === 'NXT').length > 30 && t.filter((x) => x.venue === 'KRX').length > 30 ? true : undefined;
+    }, fast);
+    fake.pauseMarket();
+    const sentTrades = () => fake.sent.filter((s) => s.trId.endsWith('CNT0'));
+    await waitFor('every trade sent read', () => (h.sink.ticks().length === sentTrades().length ? true : undefined), fast);
+    const key = (venue: string, symbol: string, seq: number) => `${venue}|${symbol}|${seq}`;
+    const received = new Map(h.sink.ticks().map((t) => [key(t.venue, t.symbol, t.sequence), t]));
+    assert.equal(received.size, h.sink.ticks().length, '(venue, symbol, sequence) is unique');
+    for (const s of sentTrades()) {
+      const t = received.get(key(s.trId === 'H0NXCNT0' ? 'NXT' : 'KRX', s.symbol, s.cumulativeVolume));
+      assert.ok(t, `${s.trId} ${s.symbol}@${s.cumulativeVolume} arrived with its venue`);
+      assert.equal(t.marketSession, 'REGULAR');
+      assert.equal(s.record.split('^').length, 47, 'the current layout');
+    }
+    const books = h.sink.books();
+    assert.ok(books.some((b) => b.venue === 'NXT') && books.some((b) => b.venue === 'KRX'));
   } finally {
     await h.stop();
     await fake.close();

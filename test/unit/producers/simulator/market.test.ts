@@ -3,10 +3,10 @@ import { test } from 'node:test';
 import { priceLimits, tickSize } from '../../../../producers/simulator/krx-rules.js';
 import { generateListings } from '../../../../producers/simulator/listings.js';
 import { MarketSimulator } from '../../../../producers/simulator/market.js';
-import { intradayIntensity, sessionPhase } from '../../../../producers/simulator/session.js';
+import { intradayIntensity, nxtPhase, sessionPhase } from '../../../../producers/simulator/session.js';
 
 const S = 1_000_000;
-const kst = (hhmm: string) => Date.parse(`2026-11-20T${hhmm}:00+09:00`) * 1000;
+const kst = (hhmm: string) => Date.parse(`2026-11-20T${hhmm.length === 5 ? `${hhmm}:00` : hhmm}+09:00`) * 1000;
 
 test('KRX tick sizes at every band edge', () => {
   const cases: Array<[number, number]> = [[1_999, 1], [2_000, 5], [4_995, 5], [5_000, 10], [19_990, 10], [20_000, 50], [49_950, 50], [50_000, 100], [199_900, 100], [200_000, 500], [499_500, 500], [500_000, 1_000]];
@@ -58,7 +58,8 @@ test('krx session mode: auctions, closed hours and a U-shaped intraday profile',
   assert.equal(sessionPhase(kst('08:45'), 'krx'), 'pre-open');
   assert.equal(sessionPhase(kst('09:00'), 'krx'), 'regular');
   assert.equal(sessionPhase(kst('15:25'), 'krx'), 'closing-auction');
-  assert.equal(sessionPhase(kst('16:00'), 'krx'), 'closed');
+  assert.equal(sessionPhase(kst('15:35'), 'krx'), 'closed');
+  assert.equal(sessionPhase(kst('20:00'), 'krx'), 'closed');
   assert.equal(sessionPhase(kst('03:00'), 'always'), 'regular');
   const open = intradayIntensity(kst('09:01'), 'krx');
   const midday = intradayIntensity(kst('12:30'), 'krx');
@@ -69,5 +70,41 @@ test('krx session mode: auctions, closed hours and a U-shaped intraday profile',
   assert.equal(sim.advance(kst('08:59') , kst('08:59') + 30 * S).ticks.length, 0, 'no continuous trading in the pre-open auction');
   const opening = sim.advance(kst('09:00'), kst('09:00') + S / 10).ticks;
   assert.ok(opening.some((t) => t.side === 'AUCTION' && t.sessionCode === '10'), 'the opening auction crosses at 09:00');
-  assert.equal(sim.advance(kst('16:00'), kst('16:00') + 10 * S).ticks.length, 0, 'closed after 15:30');
+  assert.equal(sim.advance(kst('15:30'), kst('15:30') + 10 * S).ticks.length, 0, 'closed between the closing auction and 15:40');
+});
+
+test('the 2026 calendar: KRX after-market 16:00-20:00 and closing-price trading 15:40-16:00, NXT 08:00-08:50, 09:00:30-15:20 and 15:40-20:00', () => {
+  const phases = (t: string) => `${sessionPhase(kst(t), 'krx')}/${nxtPhase(kst(t), 'krx')}`;
+  assert.deepEqual(
+    ['07:59', '08:00', '08:30', '08:50', '09:00', '09:00:30', '15:20', '15:30', '15:40', '16:00', '19:59', '20:00'].map(phases),
+    ['closed/closed', 'closed/pre-market', 'pre-open/pre-market', 'pre-open/closed', 'regular/closed', 'regular/main', 'closing-auction/closed',
+      'closed/closed', 'closing-price/after-market', 'after-market/after-market', 'after-market/after-market', 'closed/closed'],
+  );
+  assert.equal(nxtPhase(kst('12:00'), 'always'), 'closed', 'the always mode stays KRX regular only');
+
+  const sim = new MarketSimulator({ listings: generateListings(50, 1), seed: 1, ticksPerSecond: 1_000, mode: 'krx', orderBooks: true });
+  const early = sim.advance(kst('08:10'), kst('08:10') + 10 * S);
+  assert.ok(early.ticks.length > 0 && early.ticks.every((t) => t.venue === 'NXT' && t.marketSession === 'PRE_MARKET'), 'only NXT trades before the KRX open');
+  const day = sim.advance(kst('11:00'), kst('11:00') + 10 * S);
+  const venues = new Set(day.ticks.map((t) => t.venue));
+  assert.deepEqual([...venues].sort(), ['KRX', 'NXT']);
+  assert.ok(day.ticks.every((t, i) => i === 0 || t.exchangeTime >= (day.ticks[i - 1] as (typeof day.ticks)[number]).exchangeTime), 'one time line');
+  // Each venue keeps its own cumulative volume, rising by each trade's quantity.
+  for (const venue of ['KRX', 'NXT'] as const) {
+    const last = new Map<string, number>();
+    for (const t of day.ticks.filter((x) => x.venue === venue)) {
+      const before = last.get(t.symbol);
+      if (before !== undefined) assert.equal(t.cumulativeVolume, before + t.quantity);
+      last.set(t.symbol, t.cumulativeVolume);
+    }
+  }
+  assert.ok(day.books.some((b) => b.venue === 'NXT'));
+  sim.advance(kst('15:20'), kst('15:30'));
+  const closing = sim.advance(kst('15:40'), kst('15:40') + 60 * S).ticks;
+  const closingPrice = closing.filter((t) => t.venue === 'KRX');
+  assert.ok(closingPrice.length > 0 && closingPrice.every((t) => t.marketSession === 'CLOSING_PRICE' && t.sessionCode === '31'));
+  const after = sim.advance(kst('17:00'), kst('17:00') + 30 * S).ticks;
+  assert.ok(after.some((t) => t.venue === 'KRX' && t.marketSession === 'AFTER_MARKET'), 'KRX after-market trades');
+  assert.ok(after.some((t) => t.venue === 'NXT' && t.marketSession === 'AFTER_MARKET'), 'NXT after-market trades');
+  assert.equal(sim.advance(kst('20:00'), kst('20:00') + 30 * S).ticks.length, 0, 'closed after 20:00');
 });

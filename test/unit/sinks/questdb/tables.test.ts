@@ -26,6 +26,7 @@ function ticks(n: number): Tick[] {
     price: i === 3 ? BIG : 1 + Math.floor(r() * 2_000_000), quantity: 1 + Math.floor(r() * 1e6), side: (['BUY', 'SELL', 'AUCTION', 'UNKNOWN'] as const)[i % 4] ?? 'UNKNOWN',
     cumulativeVolume: i === 5 ? BIG : Math.floor(r() * 1e10), cumulativeValue: i === 6 ? 2 ** 63 - 1 /* as a double: 2^63 */ : Math.floor(r() * 1e15), sequence: i + 1,
     source: (['KIS', 'SIMULATOR', 'REPLAY'] as const)[i % 3] ?? 'KIS', sessionCode: i === 7 ? '' : ['20', '10', '3 ', 'x,y'][i % 4] as string, halted: i % 5 === 0,
+    venue: (['KRX', 'NXT', 'INTEGRATED'] as const)[i % 3] ?? 'KRX', marketSession: (['UNKNOWN', 'PRE_MARKET', 'REGULAR', 'AFTER_MARKET', 'CLOSING_PRICE'] as const)[i % 5] ?? 'REGULAR',
   }));
 }
 
@@ -51,7 +52,7 @@ function books(n: number): OrderBook[] {
     return {
       symbol: '005930', exchangeTime: T0 + i, ingestTime: T0 + i + 100, askPrices: side(61_100, 100), askQuantities: qty(), bidPrices: side(61_000, -100), bidQuantities: qty(),
       totalAskQuantity: i === 1 ? BIG : 12345, totalBidQuantity: 0, expectedPrice: i % 2 ? 61_050 : 0, expectedQuantity: 10, cumulativeVolume: 99, hourClassCode: ['0', 'A', ''][i % 3] as string,
-      sequence: i, source: 'SIMULATOR',
+      sequence: i, source: 'SIMULATOR', venue: i % 2 ? 'NXT' : 'KRX', marketSession: 'REGULAR',
     };
   });
 }
@@ -93,7 +94,7 @@ test('every table encodes byte for byte as the official client writes the same r
   }
 });
 
-test('ticks and candles keep the exact rows of the hand-written client calls they replace', () => {
+test('ticks (with the venue and session added for NXT) and candles keep the exact rows of the hand-written client calls they replace', () => {
   const m = questdbMappings(topicCatalogue(), '');
   const encode = (topic: string, rows: unknown[]) => {
     const out = new IlpBuffer();
@@ -105,6 +106,7 @@ test('ticks and candles keep the exact rows of the hand-written client calls the
   const b = clientBuffer();
   for (const t of ticks(40)) {
     b.table('ticks').symbol('symbol', t.symbol).symbol('side', t.side).symbol('source', t.source).symbol('session_code', t.sessionCode)
+      .symbol('venue', t.venue).symbol('market_session', t.marketSession)
       .intColumn('price', t.price).intColumn('quantity', t.quantity).intColumn('cumulative_volume', t.cumulativeVolume).intColumn('cumulative_value', t.cumulativeValue)
       .intColumn('seq', t.sequence).booleanColumn('halted', t.halted).timestampColumn('ingest_time', t.ingestTime, 'us').at(t.exchangeTime, 'us');
   }
@@ -120,11 +122,11 @@ test('ticks and candles keep the exact rows of the hand-written client calls the
 
 test('the generated DDL keeps the tables as they were: columns, WAL, daily partitions, DEDUP keys', () => {
   const ddl = (table: string) => createTableSql(TABLES.find((t) => t.table === table) as never, table);
-  assert.equal(ddl('ticks'), 'CREATE TABLE IF NOT EXISTS "ticks" (symbol SYMBOL CAPACITY 4096 CACHE, price LONG, quantity LONG, side SYMBOL, cumulative_volume LONG, cumulative_value LONG, seq LONG, source SYMBOL, session_code SYMBOL, halted BOOLEAN, ingest_time TIMESTAMP, ts TIMESTAMP) TIMESTAMP(ts) PARTITION BY DAY WAL DEDUP UPSERT KEYS(ts, symbol, seq)');
+  assert.equal(ddl('ticks'), 'CREATE TABLE IF NOT EXISTS "ticks" (symbol SYMBOL CAPACITY 4096 CACHE, price LONG, quantity LONG, side SYMBOL, cumulative_volume LONG, cumulative_value LONG, seq LONG, source SYMBOL, session_code SYMBOL, halted BOOLEAN, ingest_time TIMESTAMP, venue SYMBOL, market_session SYMBOL, ts TIMESTAMP) TIMESTAMP(ts) PARTITION BY DAY WAL DEDUP UPSERT KEYS(ts, symbol, seq, venue)');
   assert.equal(ddl('candles_1s'), 'CREATE TABLE IF NOT EXISTS "candles_1s" (symbol SYMBOL CAPACITY 4096 CACHE, open LONG, high LONG, low LONG, close LONG, volume LONG, traded_value LONG, trade_count LONG, vwap DOUBLE, is_final BOOLEAN, window_end TIMESTAMP, emitted_at TIMESTAMP, ts TIMESTAMP) TIMESTAMP(ts) PARTITION BY DAY WAL DEDUP UPSERT KEYS(ts, symbol)');
   const book = ddl('orderbook');
   for (let i = 1; i <= BOOK_LEVELS; i++) for (const col of [`ask_price_${i} LONG`, `ask_qty_${i} LONG`, `bid_price_${i} LONG`, `bid_qty_${i} LONG`]) assert.ok(book.includes(col), col);
-  assert.match(book, /total_ask_qty LONG, total_bid_qty LONG.*DEDUP UPSERT KEYS\(ts, symbol, seq\)$/);
+  assert.match(book, /total_ask_qty LONG, total_bid_qty LONG.*DEDUP UPSERT KEYS\(ts, symbol, seq, venue\)$/);
   const names = new Set(TABLES.map((t) => t.table));
   assert.equal(names.size, TABLES.length, 'one entry per table');
 });

@@ -1,6 +1,7 @@
 import os from 'node:os';
 import { isoToEpochDay } from '../../lib/time.js';
 import { FakeKrxServer } from '../../test/fakes/krx/server.js';
+import { testKafka } from '../../test/helpers/kafka.js';
 import { metricValue } from '../../test/helpers/metrics.js';
 import { sliceEnv, stopAll } from '../../test/helpers/pipeline.js';
 import { dropSchema, freshSchema, pgQuery } from '../../test/helpers/postgres.js';
@@ -95,6 +96,13 @@ export const scenario: BenchScenario = {
       await stopAll(...services);
       await fake.close();
       await dropSchema(schema).catch(() => undefined);
+      // 3.4 million rows and ≈ 500 MB of topic per run: do not leave them on the shared servers.
+      await questdbQuery(`drop table if exists "${ns.tablePrefix}daily_bars"`).catch(() => undefined);
+      const admin = testKafka().admin();
+      await admin.connect();
+      const mine = (await admin.listTopics()).filter((topic) => topic.startsWith(ns.topicNamespace));
+      await admin.deleteTopics({ topics: mine }).catch(() => undefined);
+      await admin.disconnect();
     }
   },
 };

@@ -118,6 +118,7 @@ export class FakeKrxServer {
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const arrived = Date.now();
     const url = new URL(req.url ?? '/', 'http://fake');
     const body = await new Promise<string>((resolve) => {
       let b = '';
@@ -142,7 +143,7 @@ export class FakeKrxServer {
     if (req.method === 'POST' && url.pathname === DATA_PATH) {
       this.state.dataRequests++;
       this.state.lastHeaders = { ...req.headers };
-      await this.pace();
+      await this.pace(arrived);
       if (this.failed(res)) return;
       if (this.alwaysLogout || !cookie || this.sessions.get(cookie) === undefined) {
         this.state.logouts++;
@@ -155,7 +156,7 @@ export class FakeKrxServer {
     const api = OPEN_API.exec(url.pathname);
     if (req.method === 'GET' && api) {
       this.state.openApiRequests++;
-      await this.pace();
+      await this.pace(arrived);
       if (this.failed(res)) return;
       return this.openApi(api[1] as string, api[2] as string, req.headers['auth_key'] as string | undefined, url.searchParams, res);
     }
@@ -164,8 +165,7 @@ export class FakeKrxServer {
   }
 
   /** Answers no faster than one request per paceMs, in arrival order; notes impolite clients. */
-  private pace(): Promise<void> {
-    const now = Date.now();
+  private pace(now: number): Promise<void> {
     if (this.lastDataAt > 0) {
       const gap = now - this.lastDataAt;
       if (gap < 1_000) this.state.impoliteRequests++;

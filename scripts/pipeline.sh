@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole pipeline on the native stack: `npm run pipeline` (= up), `npm run pipeline -- down|status|logs <svc>`.
 # Starts Kafka, the registry, QuestDB, Postgres and Prometheus (stack/stack.sh), then the services,
-# each as its own process: the market simulator (or the KIS producer when KIS_APP_KEYS is set),
-# the 1-second candle processor and the QuestDB sink. Services keep running in the background, each
+# each as its own process: the market simulator (or the KIS producer when KIS_APP_KEYS is set), the
+# candle processor, roll-ups and indicators, the QuestDB and Postgres sinks, and the KRX poller (against
+# the fake KRX server unless KRX_ID/KRX_PW or KRX_AUTH_KEY are set). Services keep running in the background, each
 # under a supervisor that restarts it when it exits unexpectedly (see supervise below).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,23 +11,25 @@ REPO=$(pwd)
 STATE="${KMARKET_STACK_HOME:-$REPO/.stack}/services"
 mkdir -p "$STATE"
 
-# name:entry:metrics port (the supervisor lists each running one for Prometheus, see write_target)
+# name:entry:metrics port (the supervisor lists each running one for Prometheus, see write_target;
+# "-": no metrics, e.g. the fake KRX server)
 SERVICES=(
   "candle-processor:stream-processors/candles/main.js:9466"
+  "candle-rollups:stream-processors/rollups/main.js:9470"
+  "indicators:stream-processors/indicators/main.js:9471"
   "questdb-sink:sinks/questdb/main.js:9467"
+  "postgres-sink:sinks/postgres/main.js:9469"
+  "krx-poller:producers/krx/main.js:9468"
 )
 if [ -n "${KIS_APP_KEYS:-}" ]; then
   SERVICES=("kis-producer:producers/kis/main.js:9465" "${SERVICES[@]}")
 else
   SERVICES=("simulator:producers/simulator/main.js:9464" "${SERVICES[@]}")
 fi
-
-STACK_HOME_DIR="${KMARKET_STACK_HOME:-$REPO/.stack}"
-# Prometheus (stack/prometheus/prometheus.yml.tmpl) scrapes what is listed here, one file per running
-# service, so a healthy pipeline shows every target up and nothing else.
-TARGETS="$STACK_HOME_DIR/prometheus/targets"
-RESTART_MAX_BACKOFF_S="${PIPELINE_RESTART_MAX_BACKOFF_S:-60}"
-EX_CONFIG=78 # a configuration error: restarting cannot help
+# Without KRX credentials the KRX poller reads the fake KRX server, which serves the simulator's market.
+if [ -z "${KRX_ID:-}" ] && [ -z "${KRX_AUTH_KEY:-}" ]; then
+  SERVICES=("krx-fake:test/fakes/krx/main.js:-" "${SERVICES[@]}")
+fi
 
 alive() { [ -f "$STATE/$1.pid" ] && kill -0 "$(cat "$STATE/$1.pid")" 2>/dev/null; }
 say() { printf '%s pipeline: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >>"$STATE/$1.log"; }
@@ -45,10 +48,10 @@ supervise() {
   local name=$1 entry=$2 port=$3 backoff=1 child="" rc started restarts=0 stopping=0
   trap 'stopping=1; [ -n "$child" ] && kill -TERM "$child" 2>/dev/null' TERM INT
   echo 0 >"$STATE/$name.restarts"
-  write_target "$name" "$entry" "$port"
+  [ "$port" != "-" ] && write_target "$name" "$entry" "$port"
   while :; do
     started=$SECONDS
-    METRICS_PORT="$port" node "dist/$entry" >>"$STATE/$name.log" 2>&1 &
+    METRICS_PORT="${port/-/0}" node "dist/$entry" >>"$STATE/$name.log" 2>&1 &
     child=$!
     # `wait` returns early when the trap runs; wait again until the service has really ended.
     while :; do
@@ -77,6 +80,13 @@ up() {
   export KAFKA_BROKERS SCHEMA_REGISTRY_URL QUESTDB_HTTP_URL POSTGRES_URL
   # A lively demo default; override with SIM_SYMBOLS / SIM_TICKS_PER_SECOND / SIM_SESSION.
   export SIM_SYMBOLS="${SIM_SYMBOLS:-300}" SIM_TICKS_PER_SECOND="${SIM_TICKS_PER_SECOND:-2000}" SIM_ORDERBOOKS="${SIM_ORDERBOOKS:-true}"
+  # Every table the dashboards read.
+  local intervals="1s 1m 5m 15m 1h 1d" topics="market.ticks.v1,market.orderbook.v1,krx.daily-bars.v1" iv
+  for iv in $intervals; do topics+=",market.candles.$iv.v1,market.indicators.$iv.v1"; done
+  export SINK_TOPICS="${SINK_TOPICS:-$topics}"
+  if [ -z "${KRX_ID:-}" ] && [ -z "${KRX_AUTH_KEY:-}" ]; then
+    export KRX_DATA_URL="http://127.0.0.1:${FAKE_KRX_PORT:-19480}" KRX_ID=fake-member KRX_PW=fake-password
+  fi
   for spec in "${SERVICES[@]}"; do
     IFS=: read -r name entry port <<<"$spec"
     if alive "$name"; then
@@ -90,6 +100,7 @@ up() {
   done
   for spec in "${SERVICES[@]}"; do
     IFS=: read -r name _ port <<<"$spec"
+    [ "$port" = "-" ] && continue
     for _ in $(seq 1 60); do
       curl -sf --max-time 1 "http://127.0.0.1:$port/health" >/dev/null && break
       if [ "$(cat "$STATE/$name.restarts" 2>/dev/null || echo 0)" != 0 ] || ! alive "$name"; then
@@ -110,7 +121,7 @@ up() {
 The pipeline is running. Where to look:
   QuestDB console   $QUESTDB_HTTP_URL        (try: select * from candles_1s latest on ts partition by symbol)
   Prometheus        ${PROMETHEUS_URL:-http://127.0.0.1:9090}   (try: rate(sink_rows_written_total[10s]))
-  Service metrics   http://127.0.0.1:9464/metrics (simulator), :9466 (candles), :9467 (QuestDB sink)
+  Service metrics   http://127.0.0.1:9464/metrics (simulator), :9466 (candles), :9470 (roll-ups), :9471 (indicators), :9467 (QuestDB sink), :9469 (Postgres sink), :9468 (KRX poller)
   Service logs      $STATE/<service>.log
   Grafana           docker compose up grafana (dashboards in grafana/dashboards/)
 Stop the services with: npm run pipeline -- down   (and the servers with: npm run stack -- down)
@@ -118,7 +129,7 @@ MSG
 }
 
 down() {
-  for spec in "${SERVICES[@]}" "kis-producer:x:0" "simulator:x:0"; do
+  for spec in "${SERVICES[@]}" "kis-producer:x:0" "simulator:x:0" "krx-fake:x:0"; do
     IFS=: read -r name _ _ <<<"$spec"
     if alive "$name"; then
       # The supervisor passes SIGTERM on to the service (a graceful stop) and does not restart it.
@@ -135,7 +146,8 @@ status() {
   for spec in "${SERVICES[@]}"; do
     IFS=: read -r name _ port <<<"$spec"
     if alive "$name"; then
-      health=$(curl -s --max-time 1 "http://127.0.0.1:$port/health" || echo '{"status":"starting or restarting"}')
+      health='(no health endpoint)'
+      [ "$port" != "-" ] && health=$(curl -s --max-time 1 "http://127.0.0.1:$port/health" || echo '{"status":"starting or restarting"}')
       printf '%-18s running  restarts %-3s %s\n' "$name" "$(cat "$STATE/$name.restarts" 2>/dev/null || echo 0)" "$health"
     else
       printf '%-18s stopped\n' "$name"

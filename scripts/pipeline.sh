@@ -31,6 +31,13 @@ if [ -z "${KRX_ID:-}" ] && [ -z "${KRX_AUTH_KEY:-}" ]; then
   SERVICES=("krx-fake:test/fakes/krx/main.js:-" "${SERVICES[@]}")
 fi
 
+STACK_HOME_DIR="${KMARKET_STACK_HOME:-$REPO/.stack}"
+# Prometheus (stack/prometheus/prometheus.yml.tmpl) scrapes what is listed here, one file per running
+# service, so a healthy pipeline shows every target up and nothing else.
+TARGETS="$STACK_HOME_DIR/prometheus/targets"
+RESTART_MAX_BACKOFF_S="${PIPELINE_RESTART_MAX_BACKOFF_S:-60}"
+EX_CONFIG=78 # a configuration error: restarting cannot help
+
 alive() { [ -f "$STATE/$1.pid" ] && kill -0 "$(cat "$STATE/$1.pid")" 2>/dev/null; }
 say() { printf '%s pipeline: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >>"$STATE/$1.log"; }
 

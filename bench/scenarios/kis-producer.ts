@@ -5,9 +5,12 @@
  * 1. Throughput: the fake pre-generates a burst of the simulated market (not timed) for 120 symbols
  *    spread over 3 app keys, as frames of 100 trade records, and pushes it as fast as the sockets drain.
  *    Measured: trade records parsed, Avro-encoded and acknowledged by Kafka per second (with the raw
- *    frames to raw.kis.v1 alongside), from the producer's own counters; three bursts, the median
- *    reported, each with the share of CPU the hypervisor took meanwhile (steal). Then one burst of
- *    single-record frames, KIS's usual frame outside the open and the close.
+ *    frames to raw.kis.v1 alongside), from the producer's own counters; three bursts of records in the
+ *    current 47-field layout (venue and market session read), the median reported, each with the share
+ *    of CPU the hypervisor took meanwhile (steal). The peer: three bursts in the old 46-field layout,
+ *    interleaved with them (A B B A A B) in the same run; their ratio is the cost of the new fields, whatever the
+ *    load of the machine. Then one burst of single-record frames, KIS's usual frame outside the open
+ *    and the close.
  * 2. Reconnect while the server holds the dropped session: with the live market running, the fake cuts
  *    all three sessions at once and, like KIS, keeps each dropped session's slot for 30 s (OPSP0011 to
  *    the old approval key, OPSP8996 to new ones meanwhile) and locks out a key that claims more than 5
@@ -117,13 +120,17 @@ export const scenario: BenchScenario = {
 
       // ---- 1. throughput: BURSTS bursts, the median reported ----
       const cpuBefore = await metricAt(port, 'process_cpu_seconds_total');
-      const bursts: Array<{ rate: number; whole: number; steal: number; trades: number }> = [];
+      const bursts: Array<{ rate: number; whole: number; steal: number; trades: number; layout2026: boolean }> = [];
       let produced = 0;
       let maxPending = 0;
       let cpuMicrosPerTick = NaN;
-      // BURSTS bursts of batched frames, then one of single-record frames (KIS's usual frame).
-      for (let b = 0; b <= BURSTS; b++) {
-        const single = b === BURSTS;
+      // 2 × BURSTS bursts of batched frames, the current and the old layout in turn, then one of
+      // single-record frames (KIS's usual frame) in the current layout.
+      for (let b = 0; b <= 2 * BURSTS; b++) {
+        const single = b === 2 * BURSTS;
+        // A B B A A B: each layout goes first as often as second (a burst runs faster or slower after another).
+        const layout2026 = single || [true, false, false, true, true, false][b % 6] === true;
+        await control('layout2026', { on: layout2026 });
         const burst = await control<{ trades: number; frames: number; generatedMs: number }>('burst', { seconds: single ? SINGLE_BURST_SECONDS : BURST_SECONDS, recordsPerFrame: single ? 1 : RECORDS_PER_FRAME });
         const target = produced + burst.trades;
         // Polled every 250 ms (each scrape costs the producer CPU), the rate is the slope between the
@@ -149,17 +156,23 @@ export const scenario: BenchScenario = {
         const whole = ((samples.at(-1) as { at: number }).at - timeAt(1)) / 1000;
         const first = samples[Math.max(0, indexAt(from) - 1)] as (typeof samples)[number];
         const last = samples[indexAt(to)] as (typeof samples)[number];
-        bursts.push({ rate: (to - from) / seconds, whole: burst.trades / whole, steal: stealShare(first.cpu, last.cpu), trades: burst.trades });
+        bursts.push({ rate: (to - from) / seconds, whole: burst.trades / whole, steal: stealShare(first.cpu, last.cpu), trades: burst.trades, layout2026 });
         produced = target;
-        if (b === BURSTS - 1) cpuMicrosPerTick = ((await metricAt(port, 'process_cpu_seconds_total')) - cpuBefore) * 1e6 / produced;
+        if (b === 2 * BURSTS - 1) cpuMicrosPerTick = ((await metricAt(port, 'process_cpu_seconds_total')) - cpuBefore) * 1e6 / produced;
       }
       const parseErrors = await metricAt(port, 'kis_parse_errors_total');
       const singles = bursts.pop() as (typeof bursts)[number];
-      const middle = [...bursts].sort((a, b) => a.rate - b.rate)[Math.floor(BURSTS / 2)] as (typeof bursts)[number];
+      const medianOf = (list: typeof bursts) => [...list].sort((a, b) => a.rate - b.rate)[Math.floor(list.length / 2)] as (typeof bursts)[number];
+      const current = bursts.filter((b) => b.layout2026);
+      const old = bursts.filter((b) => !b.layout2026);
+      const middle = medianOf(current);
+      const peer = medianOf(old);
       const ticksPerSecond = middle.rate;
       const framesPerSecond = ticksPerSecond / RECORDS_PER_FRAME;
       const pct = (x: number) => `${Math.round(x * 100)}%`;
-      const burstNotes = bursts.map((b) => `${Math.round(b.rate)} (whole burst ${Math.round(b.whole)}, ${pct(b.steal)} steal)`).join('; ');
+      const notesOf = (list: typeof bursts) => list.map((b) => `${Math.round(b.rate)} (whole burst ${Math.round(b.whole)}, ${pct(b.steal)} steal)`).join('; ');
+      const burstNotes = notesOf(current);
+      const load = (await import('node:os')).loadavg()[0] as number;
 
       // ---- 2. reconnect: drop → first tick of the new connection ----
       const decoder = avro.Type.forSchema(TickSchema);
@@ -194,7 +207,8 @@ export const scenario: BenchScenario = {
       const lockouts = (await control<FakeState>('state')).lockouts.length;
 
       return [
-        { name: 'KIS producer throughput (trades parsed, encoded, acknowledged by Kafka)', value: Math.round(ticksPerSecond), unit: 'ticks/s', target: 50_000, higherIsBetter: true, notes: `median of ${BURSTS} bursts of ${middle.trades} trades, each the rate over its middle 80%, ticks/s: ${burstNotes}. Over 3 sessions, raw frames to raw.kis.v1 alongside; ${parseErrors} parse errors; up to ${maxPending} messages waiting for Kafka (reads pause at 50,000)` },
+        { name: 'KIS producer throughput (trades parsed, encoded, acknowledged by Kafka)', value: Math.round(ticksPerSecond), unit: 'ticks/s', target: 50_000, higherIsBetter: true, notes: `47-field records (venue, market session); median of ${BURSTS} bursts of ${middle.trades} trades, each the rate over its middle 80%, ticks/s: ${burstNotes}. Over 3 sessions, raw frames to raw.kis.v1 alongside; ${parseErrors} parse errors; up to ${maxPending} messages waiting for Kafka (reads pause at 50,000); 1-minute load average at the end ${load.toFixed(1)} on 2 cores` },
+        { name: 'KIS producer throughput, 47-field records ÷ 46-field records (same run, interleaved bursts)', value: Math.round((middle.rate / peer.rate) * 100) / 100, unit: '×', notes: `peer: the old layout, median ${Math.round(peer.rate)} ticks/s: ${notesOf(old)}` },
         { name: 'KIS producer frames', value: Math.round(framesPerSecond), unit: 'frames/s', notes: `${RECORDS_PER_FRAME} records per frame` },
         { name: 'KIS producer throughput with single-record frames (one raw message per trade as well)', value: Math.round(singles.rate), unit: 'ticks/s', notes: `one burst of ${singles.trades} trades in single-record frames, the rate over its middle 80% (whole burst ${Math.round(singles.whole)}), ${pct(singles.steal)} steal. KIS batches records mostly around the open and the close` },
         { name: 'KIS producer CPU per trade (all threads: WebSocket, parse, Avro, kafkajs, GC)', value: Math.round(cpuMicrosPerTick), unit: 'µs', higherIsBetter: false, notes: `over the batched bursts; ${PRODUCER_THREADS} Kafka producer thread(s) (KIS_PRODUCER_THREADS)` },

@@ -89,9 +89,10 @@ export class KisRecordFormatter {
 
   /**
    * Updates the day's statistics with a trade and returns its record (joined with '^'): 46 fields, or
-   * the 47 of the current layout (MARKET_CLS_CODE last). `lastCombined` then holds its integrated form.
+   * the 47 of the current layout (MARKET_CLS_CODE last). With `combined`, `lastCombined` then holds its
+   * integrated form (only then: a burst of the benchmark formats hundreds of thousands of trades).
    */
-  trade(t: Tick, layout2026 = false): string {
+  trade(t: Tick, layout2026 = false, combined = false): string {
     const d = this.day(t.symbol);
     d.combinedVolume += t.quantity;
     d.combinedValue += t.quantity * t.price;
@@ -160,6 +161,7 @@ export class KisRecordFormatter {
     r[CNT['VI_STND_PRC'] as number] = String(d.open);
     if (layout2026) r[CNT['MARKET_CLS_CODE'] as number] = MARKET_CLASS[t.marketSession];
     const record = r.join('^');
+    if (!combined) return record;
     r[CNT['ACML_VOL'] as number] = String(d.combinedVolume);
     r[CNT['ACML_TR_PBMN'] as number] = String(d.combinedValue);
     this.lastCombined = { record: r.join('^'), cumulativeVolume: d.combinedVolume };

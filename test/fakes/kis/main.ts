@@ -2,7 +2,7 @@
  * The fake KIS server on its own: `node dist/test/fakes/kis/main.js`. For the demo (fake KIS → producer
  * → pipeline) and for the benchmark, which needs it in a process of its own so that generating the
  * market does not take the producer's core. Steer it over HTTP: GET/POST {restUrl}/__fake/<command>
- * (state, drop, ignore-pongs, expire-approvals, fail-next, field-count, encrypt, malformed, market, burst).
+ * (state, drop, ignore-pongs, expire-approvals, fail-next, field-count, encrypt, layout2026, malformed, market, burst).
  * Prints one JSON line with its URLs once it listens.
  */
 import { defineConfig, loadConfig } from '../../../lib/config.js';

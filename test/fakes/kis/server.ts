@@ -542,6 +542,7 @@ export class FakeKisServer {
         case 'fail-next': this.failNextRequests(appKey, String(body['msgCd'])); return send(200, {});
         case 'field-count': this.setFieldCount(String(body['trId']), body['count'] === null ? undefined : Number(body['count'])); return send(200, {});
         case 'encrypt': this.setEncrypted(String(body['trId']), body['on'] === true); return send(200, {});
+        case 'layout2026': this.opts.layout2026 = body['on'] === true; return send(200, { layout2026: this.opts.layout2026 });
         case 'malformed': return send(200, { text: this.sendMalformed(appKey, String(body['kind']) as MalformedKind) });
         case 'market':
           if (body['running'] === true) this.resumeMarket();
@@ -742,10 +743,10 @@ export class FakeKisServer {
       if (t && (!b || t.exchangeTime <= b.exchangeTime)) {
         i++;
         const own = t.venue === 'NXT' ? 'H0NXCNT0' : 'H0STCNT0';
-        const record = this.formatter.trade(t, l26); // always: the day's statistics include every trade
+        const u = this.subscribers.get(`H0UNCNT0|${t.symbol}`);
+        const record = this.formatter.trade(t, l26, (u?.size ?? 0) > 0); // always: the day's statistics include every trade
         const subs = this.subscribers.get(`${own}|${t.symbol}`);
         if (subs) for (const c of subs) c.queue.push({ trId: own, record, symbol: t.symbol, cumulativeVolume: t.cumulativeVolume });
-        const u = this.subscribers.get(`H0UNCNT0|${t.symbol}`);
         if (u?.size) {
           const combined = this.formatter.lastCombined;
           for (const c of u) c.queue.push({ trId: 'H0UNCNT0', record: combined.record, symbol: t.symbol, cumulativeVolume: combined.cumulativeVolume });

@@ -315,6 +315,7 @@ class Session<In, Out> implements SessionLike {
     let n = 0;
     for (const message of messages) {
       const offset = Number(message.offset);
+      if (offset < task.position) continue; // fetched again after a rebalance: already in the state
       let value: In;
       try {
         const decoded = input.decode(message.value);
@@ -350,10 +351,11 @@ class Session<In, Out> implements SessionLike {
   /** Flushes and drops partitions that moved away, then restores the newly assigned ones. */
   private async rebalance(): Promise<void> {
     if (!this.alive) return;
+    // What was processed is committed before another member may start on it (kafkajs has no KIP-447
+    // fencing), and kept partitions resume from a commit that includes all of it.
+    await this.flush();
     const lost = [...this.tasks.keys()].filter((p) => !this.assigned.has(p));
     if (lost.length > 0) {
-      // What was processed is committed before another member may start on it (kafkajs has no KIP-447 fencing).
-      await this.flush();
       for (const p of lost) {
         this.tasks.get(p)?.close();
         this.tasks.delete(p);

@@ -130,6 +130,15 @@ export class PartitionTask<In, Out> {
     return offset >= this.replayBelow;
   }
 
+  /**
+   * The next offset this task expects (-1 before any). A consumer re-seeks to the committed offset
+   * after every rebalance, so records below it can come again within one session: they are already
+   * in this task's state and must be skipped.
+   */
+  get position(): number {
+    return this.nextOffset;
+  }
+
   /** True for an offset processed before the restart: its dead-lettering is already committed. */
   isReplay(offset: number): boolean {
     return offset < this.replayBelow;

@@ -315,7 +315,6 @@ class Session<In, Out> implements SessionLike {
     let n = 0;
     for (const message of messages) {
       const offset = Number(message.offset);
-      if (offset < task.position) continue; // fetched again after a rebalance: already in the state
       let value: In;
       try {
         const decoded = input.decode(message.value);

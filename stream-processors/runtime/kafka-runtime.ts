@@ -2,7 +2,12 @@ import os from 'node:os';
 import { defineConfig } from '../../lib/config.js';
 import { toAppError } from '../../lib/errors.js';
 import { consumerConfigSpec, kafkaConfigSpec } from '../../lib/kafka.js';
-import { Counter, Gauge, Histogram } from '../../lib/metrics.js';
+import { DeadLetterQueue } from '../../lib/dlq.js';
+import type { Logger } from '../../lib/logger.js';
+import { Counter, Gauge, Histogram, type Registry } from '../../lib/metrics.js';
+import type { Lifecycle } from '../../lib/service.js';
+import type { HealthCheck } from '../../lib/metrics.js';
+import type { TopicCatalogue } from '../../lib/topics.js';
 import { ProcessorFailure, type Metrics, type SessionLike, type StreamAppOptions } from './options.js';
 import { Session } from './session.js';
 
@@ -131,3 +136,24 @@ export const streamAppConfigSpec = defineConfig({
   commitIntervalMs: { env: 'COMMIT_INTERVAL_MS', type: 'int', default: 100, min: 10, doc: 'how often outputs, changelogs and offsets are committed in one transaction' },
   idleMs: { env: 'PARTITION_IDLE_MS', type: 'int', default: 1000, min: 50, doc: 'after this long without input, a partition\'s stream time follows the wall clock' },
 });
+
+/** The dead-letter topic of a processor stage and the queue that counts, logs and builds its records. */
+export function deadLettersFor(topics: TopicCatalogue, stage: string, metrics: Registry, logger: Logger): StreamAppOptions<unknown, unknown>['deadLetters'] {
+  const topic = topics.dlq(stage);
+  return { topic, queue: new DeadLetterQueue(topic.name, stage, metrics, logger) };
+}
+
+/** Starts apps one after the other (they may create the same topics), with /health and a graceful stop for all. */
+export async function startStreamApps(
+  apps: ReadonlyArray<Pick<StreamApp<unknown, unknown>, 'start' | 'stop' | 'health'>>,
+  service: { setHealth(check: HealthCheck): void; lifecycle: Lifecycle },
+): Promise<void> {
+  service.setHealth(() => {
+    const all = apps.map((a) => a.health());
+    return { healthy: all.every((h) => h.healthy), details: all.length === 1 ? all[0]?.details : { apps: all.map((h) => h.details) } };
+  });
+  service.lifecycle.onShutdown('stream-apps', async () => {
+    await Promise.all(apps.map((a) => a.stop()));
+  });
+  for (const app of apps) await app.start();
+}

@@ -60,7 +60,7 @@ export class CandleTask {
 
   process(partition: number, offset: number, trade: TradeInput, wallNowMs: number): AddResult {
     const result = this.open_(partition).task.process(offset, trade.symbol, trade, trade.time, wallNowMs);
-    return result === 'replayed-late' ? 'already-processed' : result;
+    return result === 'replayed-late' || result === 'held' ? 'already-processed' : result;
   }
 
   /** Records skipped without a trade (bad input sent to the DLQ) still move the offset. */

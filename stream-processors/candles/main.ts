@@ -1,5 +1,4 @@
 import { defineConfig } from '../../lib/config.js';
-import { DeadLetterQueue } from '../../lib/dlq.js';
 import { Counter, Gauge, Histogram } from '../../lib/metrics.js';
 import { AvroSerde, registryConfigSpec } from '../../lib/serde.js';
 import { runService } from '../../lib/service.js';
@@ -8,7 +7,7 @@ import { topicCatalogue } from '../../lib/topics.js';
 import { CandleSchema, TickSchema } from '../../schemas/generated/schemas.js';
 import type { Candle, Tick } from '../../schemas/generated/types.js';
 import { validateTick } from '../../schemas/validation.js';
-import { StreamApp, streamAppConfigSpec, streamAppSettings } from '../runtime/kafka-runtime.js';
+import { deadLettersFor, StreamApp, startStreamApps, streamAppConfigSpec, streamAppSettings } from '../runtime/kafka-runtime.js';
 import { CandleProcessor, type CandleOutputs } from './processor.js';
 import type { TradeInput } from './windows.js';
 
@@ -70,7 +69,7 @@ await runService({
         },
       },
       lateTopic: topics.lateTicks,
-      deadLetters: { topic: topics.dlq('candles'), queue: new DeadLetterQueue(topics.dlq('candles').name, 'candles', metrics, logger) },
+      deadLetters: deadLettersFor(topics, 'candles', metrics, logger),
       processor: () => {
         const p = new CandleProcessor({ interval: INTERVAL, sizeMicros: MICROS_PER_SECOND, graceMicros: c.graceMs * MICROS_PER_MS, updateIntervalMs: c.updateIntervalMs });
         processors.add(p);
@@ -83,9 +82,7 @@ await runService({
       metrics,
       fail,
     });
-    setHealth(() => app.health());
-    lifecycle.onShutdown('stream-app', () => app.stop());
-    await app.start();
+    await startStreamApps([app], { setHealth, lifecycle });
     logger.info({ input: topics.ticks.name, output: output.name, applicationId: c.applicationId }, 'candle processor running');
   },
 });

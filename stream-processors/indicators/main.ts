@@ -1,12 +1,11 @@
 import { defineConfig } from '../../lib/config.js';
-import { DeadLetterQueue } from '../../lib/dlq.js';
 import { AvroSerde, registryConfigSpec } from '../../lib/serde.js';
 import { runService } from '../../lib/service.js';
 import { CANDLE_INTERVALS, topicCatalogue, type CandleInterval } from '../../lib/topics.js';
 import { IndicatorsSchema } from '../../schemas/generated/schemas.js';
 import type { Candle, Indicators } from '../../schemas/generated/types.js';
 import { validateCandle } from '../../schemas/validation.js';
-import { StreamApp, streamAppConfigSpec, streamAppSettings } from '../runtime/kafka-runtime.js';
+import { deadLettersFor, StreamApp, startStreamApps, streamAppConfigSpec, streamAppSettings } from '../runtime/kafka-runtime.js';
 import { IndicatorProcessor, indicatorStores, type IndicatorOutputs } from './processor.js';
 
 const config = defineConfig({
@@ -23,10 +22,10 @@ await runService({
     const topics = topicCatalogue(c.topicNamespace, c.topicPartitions);
     const serde = new AvroSerde(c.registryUrl);
     const apps: Array<StreamApp<Candle, IndicatorOutputs>> = [];
+    const dlq = deadLettersFor(topics, 'indicators', metrics, logger);
     for (const iv of c.intervals as CandleInterval[]) {
       const output = topics.indicators(iv);
       const writer = await serde.registerValueSchema<Indicators>(output.name, IndicatorsSchema);
-      const dlq = topics.dlq('indicators');
       apps.push(new StreamApp<Candle, IndicatorOutputs>({
         ...streamAppSettings(c, `${c.applicationId}-${iv}`, `indicators-${iv}`),
         input: {
@@ -39,7 +38,7 @@ await runService({
         },
         outputs: { indicators: { topic: output, encode: (v) => writer.encode(v) } },
         stores: indicatorStores,
-        deadLetters: { topic: dlq, queue: new DeadLetterQueue(dlq.name, 'indicators', metrics, logger) },
+        deadLetters: dlq,
         processor: () => new IndicatorProcessor(),
         metricPrefix: `indicators_${iv}`,
         recordNoun: 'candles',
@@ -48,15 +47,8 @@ await runService({
         fail,
       }));
     }
-    setHealth(() => {
-      const all = apps.map((a) => a.health());
-      return { healthy: all.every((h) => h.healthy), details: Object.fromEntries(all.map((h, i) => [c.intervals[i], h.details])) };
-    });
-    lifecycle.onShutdown('stream-apps', async () => {
-      await Promise.all(apps.map((a) => a.stop()));
-    });
     // One after the other: they create the shared dead-letter topic.
-    for (const app of apps) await app.start();
+    await startStreamApps(apps, { setHealth, lifecycle });
     logger.info({ intervals: c.intervals, outputs: c.intervals.map((iv) => topics.indicators(iv as CandleInterval).name) }, 'indicators running');
   },
 });

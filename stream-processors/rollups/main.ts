@@ -1,5 +1,4 @@
 import { defineConfig } from '../../lib/config.js';
-import { DeadLetterQueue } from '../../lib/dlq.js';
 import { AvroSerde, registryConfigSpec } from '../../lib/serde.js';
 import { runService } from '../../lib/service.js';
 import { MICROS_PER_MS } from '../../lib/time.js';
@@ -7,7 +6,7 @@ import { topicCatalogue } from '../../lib/topics.js';
 import { CandleSchema } from '../../schemas/generated/schemas.js';
 import type { Candle } from '../../schemas/generated/types.js';
 import { validateCandle } from '../../schemas/validation.js';
-import { StreamApp, streamAppConfigSpec, streamAppSettings, type OutputSpec } from '../runtime/kafka-runtime.js';
+import { deadLettersFor, StreamApp, startStreamApps, streamAppConfigSpec, streamAppSettings, type OutputSpec } from '../runtime/kafka-runtime.js';
 import { ROLLUP_INTERVALS, RollupProcessor, rollupStores, type RollupOutputs } from './rollup.js';
 
 const config = defineConfig({
@@ -42,7 +41,7 @@ await runService({
       },
       outputs,
       stores: rollupStores,
-      deadLetters: { topic: topics.dlq('rollups'), queue: new DeadLetterQueue(topics.dlq('rollups').name, 'rollups', metrics, logger) },
+      deadLetters: deadLettersFor(topics, 'rollups', metrics, logger),
       processor: () => new RollupProcessor({ graceMicros: c.graceMs * MICROS_PER_MS, updateIntervalMs: c.updateIntervalMs }),
       metricPrefix: 'rollups',
       recordNoun: 'candles',
@@ -50,9 +49,7 @@ await runService({
       metrics,
       fail,
     });
-    setHealth(() => app.health());
-    lifecycle.onShutdown('stream-app', () => app.stop());
-    await app.start();
+    await startStreamApps([app], { setHealth, lifecycle });
     logger.info({ input: topics.candles('1s').name, outputs: ROLLUP_INTERVALS.map((iv) => topics.candles(iv).name), applicationId: c.applicationId }, 'candle roll-ups running');
   },
 });

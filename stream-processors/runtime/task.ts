@@ -7,8 +7,11 @@ export interface TaskOptions {
   idleMs: number;
 }
 
-/** What happened to one record: `replayed-late` is a late record already routed before a restart. */
-export type TaskResult = 'accepted' | 'late' | 'replayed-late';
+/**
+ * What happened to one record: `replayed-late` is a late record already routed before a restart;
+ * `held` a record this task has already processed (fetched again after a rebalance), skipped.
+ */
+export type TaskResult = 'accepted' | 'late' | 'replayed-late' | 'held';
 
 interface Punctuator {
   every: number;
@@ -99,6 +102,7 @@ export class PartitionTask<In, Out> {
   }
 
   process(offset: number, key: string | Buffer | null, value: In, timestamp: number, wallNowMs: number): TaskResult {
+    if (offset < this.nextOffset) return 'held';
     const r = this.record;
     r.value = value;
     r.rawKey = key;
@@ -116,7 +120,11 @@ export class PartitionTask<In, Out> {
     return 'accepted';
   }
 
-  /** A record that is not processed (dead-lettered) still moves the offset. */
+  /**
+   * A record that is not processed (dead-lettered) still moves the offset. Records below the next
+   * expected offset are skipped by `process` and `reject`: a consumer re-seeks to the committed offset
+   * after every rebalance, so they can come again within one session, and the state already has them.
+   */
   skip(offset: number): void {
     this.nextOffset = offset + 1;
   }
@@ -126,8 +134,14 @@ export class PartitionTask<In, Out> {
    * false when it was dead-lettered before a restart (below the committed processedUpTo).
    */
   reject(offset: number): boolean {
+    if (offset < this.nextOffset) return false;
     this.skip(offset);
     return offset >= this.replayBelow;
+  }
+
+  /** The next offset this task expects (-1 before any). */
+  get nextExpectedOffset(): number {
+    return this.nextOffset;
   }
 
   /** True for an offset processed before the restart: its dead-lettering is already committed. */

@@ -111,6 +111,15 @@ export class TestDriver<In, Out> {
     this.pendingDead = [];
   }
 
+  /** The consumer fetches a partition again from `fromOffset`, as kafkajs does after every rebalance. */
+  redeliver(partition: number, fromOffset: number): TaskResult[] {
+    const task = this.tasks.get(partition);
+    if (!task) return [];
+    const results: TaskResult[] = [];
+    for (let offset = fromOffset; offset < this.log(partition).length; offset++) results.push(this.feed(task, offset));
+    return results;
+  }
+
   /** The process dies: everything uncommitted is lost; every partition is restored and replayed. */
   crash(): void {
     this.tasks.clear();
@@ -182,6 +191,7 @@ export class TestDriver<In, Out> {
   private feed(task: PartitionTask<In, Out>, offset: number): TaskResult {
     const r = this.log(task.partition)[offset] as InputRecord<In>;
     if (r.bad) {
+      if (offset < task.nextExpectedOffset) return 'held';
       if (!task.reject(offset)) return 'replayed-late';
       this.pendingDead.push({ partition: task.partition, offset });
       return 'late';

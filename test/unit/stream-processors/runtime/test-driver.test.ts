@@ -159,3 +159,17 @@ test('revoke: flushes and commits, stops the partition at once; the next owner r
   d.commit();
   assert.deepEqual(d.output('totals', { committed: true }).filter((r) => r.partition === 1).map((r) => r.value), [10, 15]);
 });
+
+test('records fetched again after a rebalance (kafkajs re-seeks to the committed offset) are skipped, bad ones too', () => {
+  const d = new TestDriver<number, Out>({ processor: () => new Totals(), stores: [jsonStore('totals')] });
+  d.pipe(0, 'a', 1, 0);
+  d.commit();
+  d.pipe(0, 'a', 2, S);
+  d.pipeBad(0);
+  d.pipe(0, 'a', 3, 2 * S);
+  assert.deepEqual(d.redeliver(0, 1), ['held', 'held', 'held'], 'from the last commit on: all already in the state');
+  d.commit();
+  assert.equal(d.store<number>(0, 'totals').get('a'), 6);
+  assert.deepEqual(d.output('totals', { committed: true }).map((r) => r.value), [1, 3, 6]);
+  assert.equal(d.deadLetters({ committed: true }).length, 1);
+});

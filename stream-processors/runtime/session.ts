@@ -1,0 +1,410 @@
+import { randomBytes } from 'node:crypto';
+import type { Admin, Consumer, Kafka, Message, Producer } from 'kafkajs';
+import { AppError, toAppError } from '../../lib/errors.js';
+import { createKafka, createProducer, ensureTopics } from '../../lib/kafka.js';
+import { KafkaLiveness } from '../../lib/kafka-liveness.js';
+import { SerialQueue } from '../../lib/serial.js';
+import type { TopicSpec } from '../../lib/topics.js';
+import { decodeCheckpointMetadata, encodeCheckpointMetadata } from './checkpoint.js';
+import { ProcessorFailure, type Metrics, type OutputSpec, type SessionLike, type StreamAppOptions } from './options.js';
+import { changelogTopicName } from './store.js';
+import { PartitionTask } from './task.js';
+
+const TEARDOWN_TIMEOUT_MS = 5000;
+
+/** One set of Kafka clients and the tasks of the partitions assigned to it. */
+export class Session<In, Out> implements SessionLike {
+  running = false;
+  readonly ended: Promise<unknown>;
+  private endWith!: (err: unknown) => void;
+  private alive = true;
+  private readonly kafka: Kafka;
+  private admin: Admin | null = null;
+  private producer: Producer | null = null;
+  private consumer: Consumer | null = null;
+  private liveness: KafkaLiveness | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly queue = new SerialQueue();
+  private readonly tasks = new Map<number, PartitionTask<In, Out>>();
+  /** The latest assignment, updated the moment the group says so (before the queue gets to it). */
+  private assigned = new Set<number>();
+  private readonly lastCommitted = new Map<number, string>();
+  private pending = new Map<string, Message[]>();
+  private pendingCount = 0;
+  private lastCommitAt = Date.now();
+  private readonly encoders = new Map<string, OutputSpec<unknown>>();
+  private changelogPartitions = 0;
+  private readonly previousEnds = new Map<number, string>();
+  private lastIdleCheck = 0;
+
+  constructor(private readonly o: StreamAppOptions<In, Out>, private readonly m: Metrics) {
+    this.ended = new Promise((resolve) => (this.endWith = resolve));
+    this.kafka = createKafka({ brokers: o.brokers, clientId: o.clientId, logger: o.logger, maxOutageMs: o.maxOutageMs });
+    for (const [name, spec] of Object.entries(o.outputs) as Array<[string, OutputSpec<unknown>]>) this.encoders.set(name, spec);
+  }
+
+  get reachable(): boolean {
+    return this.liveness?.reachable ?? true;
+  }
+
+  assignedPartitions(): number[] {
+    return [...this.tasks.keys()].sort((a, b) => a - b);
+  }
+
+  private fail(err: unknown): void {
+    if (!this.alive) return;
+    this.alive = false;
+    this.running = false;
+    this.endWith(err);
+  }
+
+  async start(): Promise<void> {
+    const o = this.o;
+    const input = o.input.topic.name;
+    this.admin = this.kafka.admin();
+    await this.admin.connect();
+    await ensureTopics(this.admin, [o.input.topic, ...Object.values<OutputSpec<unknown>>(o.outputs).map((x) => x.topic), o.deadLetters.topic, ...(o.lateTopic ? [o.lateTopic] : [])], o.placement);
+    const [meta] = (await this.admin.fetchTopicMetadata({ topics: [input] })).topics;
+    this.changelogPartitions = meta?.partitions.length ?? o.input.topic.partitions;
+    await ensureTopics(this.admin, (o.stores ?? []).map((s) => this.changelogTopic(s.name)), o.placement);
+
+    this.producer = createProducer(this.kafka, {
+      transactionalId: `${o.applicationId}-${o.instanceId}`,
+      transactionTimeout: o.transactionTimeoutMs,
+      idempotent: true,
+      maxInFlightRequests: 1,
+      // A short back-off: after each commit the broker briefly answers CONCURRENT_TRANSACTIONS.
+      retry: { initialRetryTime: 10, retries: 10 },
+    });
+    await this.producer.connect();
+
+    const consumer = this.kafka.consumer({
+      groupId: o.applicationId,
+      readUncommitted: false,
+      maxBytesPerPartition: 4 * 1024 * 1024,
+      sessionTimeout: o.sessionTimeoutMs,
+      heartbeatInterval: Math.floor(o.sessionTimeoutMs / 5),
+      // A restart inside kafkajs would re-read from the committed offsets into state that is ahead of
+      // them: the whole session is replaced instead.
+      retry: { restartOnFailure: async () => false },
+    });
+    this.consumer = consumer;
+    // kafkajs retries an unreachable broker by itself for KAFKA_MAX_OUTAGE_MS; meanwhile the session
+    // still looks alive, so /health asks whether the consumer hears from Kafka at all.
+    this.liveness = new KafkaLiveness(consumer, { staleMs: Math.max(6_000, o.sessionTimeoutMs / 2), logger: o.logger, maxOutageMs: o.maxOutageMs });
+    consumer.on(consumer.events.CRASH, ({ payload }) => this.fail(payload.error));
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      this.assigned = new Set(payload.memberAssignment[input] ?? []);
+      this.running = true;
+      void this.queue.run(() => this.rebalance()).catch((err) => this.fail(err));
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topic: input, fromBeginning: true });
+    this.timer = setInterval(() => {
+      void this.queue.run(() => this.tick()).catch((err) => this.fail(err));
+    }, Math.min(50, o.commitIntervalMs));
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset }) => {
+        try {
+          await this.queue.run(async () => {
+            if (!this.alive || !isRunning() || isStale()) return;
+            const last = await this.processBatch(batch.partition, batch.messages);
+            if (last !== null) resolveOffset(last);
+            if (Date.now() - this.lastCommitAt >= o.commitIntervalMs) await this.flush();
+          });
+        } catch (err) {
+          // Not rethrown: kafkajs would log it and retry the batch into state that may be ahead.
+          this.fail(err);
+          return;
+        }
+        await heartbeat();
+      },
+    });
+    this.running = true;
+  }
+
+  async close(graceful: boolean): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.liveness?.close();
+    if (graceful && this.alive) {
+      await this.queue.run(() => this.flush()).catch((err) => this.o.logger.error({ err }, 'final commit failed'));
+    }
+    this.alive = false;
+    this.running = false;
+    this.endWith(null);
+    for (const t of this.tasks.values()) t.close();
+    this.tasks.clear();
+    const quietly = async (what: string, f: (() => Promise<void>) | undefined) => {
+      if (!f) return;
+      await Promise.race([f().catch((err) => this.o.logger.debug({ err, what }, 'disconnect failed')), new Promise((r) => setTimeout(r, TEARDOWN_TIMEOUT_MS).unref())]);
+    };
+    await quietly('consumer', this.consumer ? () => (this.consumer as Consumer).disconnect() : undefined);
+    await Promise.all([
+      quietly('producer', this.producer ? () => (this.producer as Producer).disconnect() : undefined),
+      quietly('admin', this.admin ? () => (this.admin as Admin).disconnect() : undefined),
+    ]);
+  }
+
+  /** Processes one fetched batch in order; returns the last offset handled (for the fetch position). */
+  private async processBatch(partition: number, messages: ReadonlyArray<{ offset: string; key: Buffer | null; value: Buffer | null; headers?: Message['headers'] }>): Promise<string | null> {
+    if (!this.assigned.has(partition)) return null;
+    if (!this.tasks.has(partition)) await this.open([partition]);
+    const task = this.tasks.get(partition) as PartitionTask<In, Out>;
+    const { input } = this.o;
+    const now = Date.now();
+    let last: string | null = null;
+    let n = 0;
+    for (const message of messages) {
+      const offset = Number(message.offset);
+      let value: In;
+      try {
+        const decoded = input.decode(message.value);
+        value = decoded instanceof Promise ? await decoded : decoded;
+      } catch (err) {
+        const appErr = toAppError(err, 'DECODE_FAILED');
+        if (appErr.retryable) throw appErr;
+        if (task.reject(offset)) {
+          this.push(this.o.deadLetters.topic.name, this.o.deadLetters.queue.record({ topic: input.topic.name, partition, offset: message.offset, key: message.key, value: message.value }, appErr));
+        }
+        last = message.offset;
+        continue;
+      }
+      // After an await, the partition may have moved: stop at once.
+      if (!this.alive || !this.assigned.has(partition)) break;
+      let result;
+      try {
+        result = task.process(offset, message.key, value, input.timestamp(value), now);
+      } catch (err) {
+        throw new ProcessorFailure(err, partition);
+      }
+      if (result === 'late') {
+        this.m.late.inc();
+        if (this.o.lateTopic) this.push(this.o.lateTopic.name, { key: message.key, value: message.value, headers: { 'kmarket.late.partition': String(partition), 'kmarket.late.offset': message.offset } });
+      }
+      last = message.offset;
+      n++;
+    }
+    this.m.recordsIn.inc(n);
+    return last;
+  }
+
+  /** Flushes and drops partitions that moved away, then restores the newly assigned ones. */
+  private async rebalance(): Promise<void> {
+    if (!this.alive) return;
+    // What was processed is committed before another member may start on it (kafkajs has no KIP-447
+    // fencing), and kept partitions resume from a commit that includes all of it.
+    await this.flush();
+    const lost = [...this.tasks.keys()].filter((p) => !this.assigned.has(p));
+    if (lost.length > 0) {
+      for (const p of lost) {
+        this.tasks.get(p)?.close();
+        this.tasks.delete(p);
+        this.lastCommitted.delete(p);
+        this.previousEnds.delete(p);
+      }
+      this.o.logger.info({ lost }, 'partitions moved to another instance');
+    }
+    const gained = [...this.assigned].filter((p) => !this.tasks.has(p));
+    if (gained.length > 0) await this.open(gained);
+  }
+
+  /** Restores the stores and checkpoints of partitions and starts their tasks. */
+  private async open(partitions: number[]): Promise<void> {
+    const o = this.o;
+    const timer = this.m.restore.startTimer();
+    const [committed] = await (this.admin as Admin).fetchOffsets({ groupId: o.applicationId, topics: [o.input.topic.name] });
+    const now = Date.now();
+    const fresh = new Map<number, PartitionTask<In, Out>>();
+    for (const partition of partitions) {
+      const task = new PartitionTask<In, Out>(partition, o.processor(partition), o.stores ?? [], { idleMs: o.idleMs }, (output, key, value, ts) => this.forward(partition, output, key, value, ts), now);
+      fresh.set(partition, task);
+    }
+    const restored = await this.restoreStores(fresh);
+    for (const [partition, task] of fresh) {
+      const p = committed?.partitions.find((x) => x.partition === partition);
+      const cp = p ? decodeCheckpointMetadata(Number(p.offset), p.metadata) : null;
+      try {
+        task.start(cp);
+      } catch (err) {
+        throw new ProcessorFailure(err, partition);
+      }
+      if (cp) this.lastCommitted.set(partition, `${cp.offset}:${encodeCheckpointMetadata(cp)}`);
+      this.tasks.set(partition, task);
+    }
+    timer();
+    o.logger.info({ partitions, restoredRecords: restored }, 'partitions assigned and restored');
+  }
+
+  /**
+   * Reads each store's changelog partitions to their end (read_committed) into the new tasks'
+   * stores. kafkajs cannot assign partitions by hand, so a throw-away group reads the changelogs
+   * and pauses the partitions it does not need.
+   */
+  private async restoreStores(tasks: Map<number, PartitionTask<In, Out>>): Promise<number> {
+    const stores = this.o.stores ?? [];
+    if (stores.length === 0) return 0;
+    const admin = this.admin as Admin;
+    const byTopic = new Map(stores.map((s) => [this.changelogTopic(s.name).name, s.name]));
+    const remaining = new Map<string, number>(); // `${topic}:${partition}` → end offset
+    for (const topic of byTopic.keys()) {
+      for (const e of await admin.fetchTopicOffsets(topic)) {
+        if (tasks.has(e.partition) && Number(e.high) > Number(e.low)) remaining.set(`${topic}:${e.partition}`, Number(e.high));
+      }
+    }
+    if (remaining.size === 0) return 0;
+    let records = 0;
+    const groupId = `${this.o.applicationId}-restore-${randomBytes(4).toString('hex')}`;
+    const consumer = this.kafka.consumer({ groupId, readUncommitted: false, maxBytesPerPartition: 8 * 1024 * 1024, retry: { restartOnFailure: async () => false } });
+    let done!: () => void;
+    let failed!: (err: unknown) => void;
+    const finished = new Promise<void>((resolve, reject) => {
+      done = resolve;
+      failed = reject;
+    });
+    const advance = (topic: string, partition: number, lastOffset: string | null) => {
+      const k = `${topic}:${partition}`;
+      const end = remaining.get(k);
+      if (end !== undefined && lastOffset !== null && Number(lastOffset) + 1 >= end) remaining.delete(k);
+      if (remaining.size === 0) done();
+    };
+    consumer.on(consumer.events.CRASH, ({ payload }) => failed(payload.error));
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      for (const [topic, partitions] of Object.entries(payload.memberAssignment)) {
+        const unneeded = partitions.filter((p) => !remaining.has(`${topic}:${p}`));
+        if (unneeded.length > 0) consumer.pause([{ topic, partitions: unneeded }]);
+      }
+    });
+    // Batches of control records only (transaction markers) never reach eachBatch, but end here.
+    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => advance(payload.topic, payload.partition, payload.lastOffset));
+    try {
+      await consumer.connect();
+      for (const topic of byTopic.keys()) await consumer.subscribe({ topic, fromBeginning: true });
+      await consumer.run({
+        autoCommit: false,
+        eachBatch: async ({ batch }) => {
+          const task = tasks.get(batch.partition);
+          if (!task || !remaining.has(`${batch.topic}:${batch.partition}`)) return;
+          const store = task.storeForRestore(byTopic.get(batch.topic) as string);
+          for (const m of batch.messages) store.restore((m.key as Buffer).toString('utf8'), m.value);
+          records += batch.messages.length;
+        },
+      });
+      let timeout: NodeJS.Timeout | undefined;
+      await Promise.race([
+        finished,
+        new Promise((_, reject) => {
+          timeout = setTimeout(() => reject(new AppError('KAFKA_UNAVAILABLE', 'changelog restore did not reach the end within 120 s', { retryable: true })), 120_000);
+        }),
+      ]).finally(() => clearTimeout(timeout));
+    } finally {
+      await consumer.disconnect().catch(() => undefined);
+      await admin.deleteGroups([groupId]).catch(() => undefined);
+    }
+    return records;
+  }
+
+  private changelogTopic(store: string): TopicSpec {
+    return {
+      name: changelogTopicName(this.o.applicationId, store),
+      partitions: this.changelogPartitions,
+      config: { 'cleanup.policy': 'compact', 'segment.ms': String(3600_000), 'min.cleanable.dirty.ratio': '0.1' },
+    };
+  }
+
+  private forward(partition: number, output: string, key: string, value: unknown, timestampMicros: number | undefined): void {
+    const spec = this.encoders.get(output);
+    if (!spec) throw new Error(`unknown output ${output} (partition ${partition})`);
+    const message: Message = { key, value: spec.encode(value) };
+    if (timestampMicros !== undefined) message.timestamp = String(Math.floor(timestampMicros / 1000));
+    this.push(spec.topic.name, message);
+  }
+
+  private push(topic: string, message: Message): void {
+    let list = this.pending.get(topic);
+    if (!list) {
+      list = [];
+      this.pending.set(topic, list);
+    }
+    list.push(message);
+    this.pendingCount++;
+  }
+
+  /** Wall-clock punctuation, idle partitions, and the commit when it is due. */
+  private async tick(): Promise<void> {
+    if (!this.alive || this.tasks.size === 0) return;
+    const now = Date.now();
+    const idle = await this.confirmIdle(now);
+    for (const [partition, task] of this.tasks) {
+      try {
+        task.punctuateWall(now);
+        if (idle.has(partition)) task.advanceIdle(now);
+      } catch (err) {
+        throw new ProcessorFailure(err, partition);
+      }
+    }
+    if (now - this.lastCommitAt >= this.o.commitIntervalMs) await this.flush();
+  }
+
+  /**
+   * Which idle candidates really are idle: their log holds nothing we have not processed. The end
+   * of a log may be a transaction marker (high = next + 1); that counts as idle only when the same
+   * end was seen at the previous check with no progress since, since a real record there would
+   * have been fetched in between.
+   */
+  private async confirmIdle(now: number): Promise<Set<number>> {
+    const idle = new Set<number>();
+    const candidates: Array<[number, number]> = [];
+    for (const [partition, task] of this.tasks) {
+      const next = task.idleCandidate(now);
+      if (next !== null) candidates.push([partition, next]);
+    }
+    if (candidates.length === 0 || now - this.lastIdleCheck < 250) return idle;
+    this.lastIdleCheck = now;
+    const ends = await (this.admin as Admin).fetchTopicOffsets(this.o.input.topic.name);
+    for (const [partition, nextOffset] of candidates) {
+      const high = Number(ends.find((e) => e.partition === partition)?.high ?? Number.POSITIVE_INFINITY);
+      const seen = `${high}:${nextOffset}`;
+      if (nextOffset >= high || (nextOffset === high - 1 && this.previousEnds.get(partition) === seen)) idle.add(partition);
+      this.previousEnds.set(partition, seen);
+    }
+    return idle;
+  }
+
+  /** One transaction: every pending output and changelog record, plus the checkpoints they derive from. */
+  private async flush(): Promise<void> {
+    if (!this.alive) return;
+    const offsets: Array<{ partition: number; offset: string; metadata: string }> = [];
+    for (const [partition, task] of this.tasks) {
+      for (const { store, entries } of task.takeChangelog()) {
+        const topic = changelogTopicName(this.o.applicationId, store);
+        for (const e of entries) this.push(topic, { key: e.key, value: e.value, partition });
+      }
+      const cp = task.checkpoint();
+      if (!cp) continue;
+      const metadata = encodeCheckpointMetadata(cp);
+      if (this.lastCommitted.get(partition) !== `${cp.offset}:${metadata}`) offsets.push({ partition, offset: String(cp.offset), metadata });
+    }
+    if (this.pendingCount === 0 && offsets.length === 0) return;
+    const out = this.pending;
+    this.pending = new Map();
+    this.pendingCount = 0;
+    const timer = this.m.transaction.startTimer();
+    const txn = await (this.producer as Producer).transaction();
+    try {
+      const topicMessages = [...out].map(([topic, messages]) => ({ topic, messages }));
+      if (topicMessages.length > 0) await txn.sendBatch({ topicMessages, acks: -1 });
+      if (offsets.length > 0) {
+        await txn.sendOffsets({ consumerGroupId: this.o.applicationId, topics: [{ topic: this.o.input.topic.name, partitions: offsets }] });
+      }
+      await txn.commit();
+    } catch (err) {
+      await txn.abort().catch(() => undefined);
+      throw err;
+    }
+    timer();
+    for (const cp of offsets) this.lastCommitted.set(cp.partition, `${cp.offset}:${cp.metadata}`);
+    this.lastCommitAt = Date.now();
+  }
+}

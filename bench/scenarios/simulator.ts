@@ -9,6 +9,7 @@ import { sliceEnv } from '../../test/helpers/pipeline.js';
 import { startService } from '../../test/helpers/service-process.js';
 import { cpuTimes, stealShare, type BenchFigure, type BenchScenario } from '../harness.js';
 import { followSimulator, type SimulatorRun } from '../simulator-run.js';
+import { yesterdayAt } from '../../test/helpers/time.js';
 
 const SYMBOLS = 2_880;
 const RATE = 50_000;
@@ -36,7 +37,7 @@ export const scenario: BenchScenario = {
     const fast = sliceEnv('benchsimfast');
     const flatOut = await runSimulator({
       ...fast.common, TOPIC_PARTITIONS: '6', SIM_SYMBOLS: String(SYMBOLS), SIM_TICKS_PER_SECOND: String(RATE),
-      SIM_DURATION_SECONDS: String(SECONDS * 2), SIM_SPEED: '0', SIM_START: '2026-11-20T01:00:00Z',
+      SIM_DURATION_SECONDS: String(SECONDS * 2), SIM_SPEED: '0', SIM_START: yesterdayAt('01:00').toISOString(),
     });
     const pct = (x: number) => `${Math.round(x * 100)}%`;
     return [

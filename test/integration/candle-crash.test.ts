@@ -9,6 +9,7 @@ import { readTicks, simulate, sliceEnv, stopAll, waitForGroupCaughtUp } from '..
 import { startService, type RunningService } from '../helpers/service-process.js';
 import { stackEnv } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
+import { yesterdayAt } from '../helpers/time.js';
 
 const running: RunningService[] = [];
 after(() => stopAll(...running));
@@ -24,7 +25,7 @@ test('kill -9 of the candle processor at random moments: after restarts, exactly
   // rounds then had nothing to emit). Slices are an hour apart in event time: while a processor sits
   // idle, its stream time follows the wall clock, and that must never reach the next slice's ticks
   // (they would turn late, which this test does not exercise).
-  const sliceStart = (round: number) => new Date(Date.parse('2026-11-20T00:00:00.000Z') + round * 3600_000).toISOString();
+  const sliceStart = (round: number) => new Date(yesterdayAt('00:00').getTime() + round * 3600_000).toISOString();
 
   const admin = testKafka().admin();
   await admin.connect();

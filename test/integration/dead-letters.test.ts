@@ -10,11 +10,12 @@ import { questdbQuery } from '../helpers/questdb.js';
 import { startService, type RunningService } from '../helpers/service-process.js';
 import { stackEnv } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
+import { yesterdayAt } from '../helpers/time.js';
 
 const running: RunningService[] = [];
 after(() => stopAll(...running));
 
-const T0 = Date.parse('2026-11-20T03:00:00Z') * 1000;
+const T0 = yesterdayAt('03:00').getTime() * 1000;
 const tick = (i: number): Tick => ({
   symbol: '005930', exchangeTime: T0 + i * 100_000, ingestTime: T0 + i * 100_000 + 500, price: 61_000 + (i % 5) * 100, quantity: 10 + i,
   side: i % 2 ? 'BUY' : 'SELL', cumulativeVolume: 1000 + i, cumulativeValue: 61_000_000 + i, sequence: i + 1, source: 'SIMULATOR', sessionCode: '20', halted: false, venue: 'KRX', marketSession: 'REGULAR',

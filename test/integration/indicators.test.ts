@@ -12,6 +12,7 @@ import { isoToMicros, questdbQuery } from '../helpers/questdb.js';
 import { startService, type RunningService } from '../helpers/service-process.js';
 import { REPO_ROOT, stackEnv } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
+import { yesterdayAt } from '../helpers/time.js';
 
 const running: RunningService[] = [];
 after(() => stopAll(...running));
@@ -33,7 +34,7 @@ test('1 m candles → indicators service → topic and QuestDB: equal to TA-Lib 
   await admin.disconnect();
 
   // The fixture's bars as final 1 m candles of one symbol, an in-progress version before each tenth.
-  const T0 = (Math.floor(Date.now() / 86_400_000) - 1) * 86_400_000 * 1000;
+  const T0 = yesterdayAt('00:00').getTime() * 1000;
   const serde = new AvroSerde(stackEnv().SCHEMA_REGISTRY_URL);
   const writer = await serde.registerValueSchema<Candle>(candlesTopic, CandleSchema);
   const messages = fixture.bars.flatMap((b, i) => {

@@ -5,6 +5,7 @@ import { createKafka, createProducer, ensureTopics } from '../../lib/kafka.js';
 import { createLogger } from '../../lib/logger.js';
 import { readTopicRecords } from '../helpers/kafka.js';
 import { freshNamespace, stackEnv } from '../helpers/stack.js';
+import { yesterdayAt } from '../helpers/time.js';
 
 // The patched kafkajs encoder (patches/kafkajs+2.2.4.patch) against the real broker: the broker checks
 // each batch's CRC and sequence numbers, and a consumer reads back every field of every record.
@@ -17,7 +18,7 @@ test('records produced through the patched kafkajs come back exactly: keys, valu
   await ensureTopics(admin, topics.map((name) => ({ name, partitions: 6, config: {} })));
   await admin.disconnect();
 
-  const base = Date.parse('2026-11-20T01:00:00Z');
+  const base = yesterdayAt('01:00').getTime();
   const sent = new Map<string, Message[]>(topics.map((t) => [t, []]));
   for (let i = 0; i < 3_000; i++) {
     const topic = topics[i % 2] as string;

@@ -6,6 +6,7 @@ import { questdbQuery } from '../helpers/questdb.js';
 import { startService, type RunningService } from '../helpers/service-process.js';
 import { killServer, stack } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
+import { yesterdayAt } from '../helpers/time.js';
 
 const running: RunningService[] = [];
 after(async () => {
@@ -20,13 +21,13 @@ test('QuestDB killed with SIGKILL while ticks keep coming: the sink commits noth
   running.push(sink);
   await sink.waitForLog(/QuestDB sink running/);
 
-  await simulate(common, { symbols: 30, ticksPerSecond: 500, seconds: 6, start: '2026-11-20T05:00:00.000Z', seed: 1 });
+  await simulate(common, { symbols: 30, ticksPerSecond: 500, seconds: 6, start: yesterdayAt('05:00').toISOString(), seed: 1 });
   await waitFor('the first 3,000 ticks', async () => ((await questdbQuery(`select count() n from "${table}"`))[0]?.['n'] === 3000 ? true : undefined));
 
   // Different seconds of the same market: 3,000 more ticks in real time, and QuestDB killed with
   // SIGKILL (a crash, no shutdown) while they flow, with flushes in flight.
   const second = startService('producers/simulator/main.js', {
-    ...common, SIM_SYMBOLS: '30', SIM_TICKS_PER_SECOND: '500', SIM_DURATION_SECONDS: '6', SIM_START: '2026-11-20T05:01:00.000Z', SIM_SPEED: '1', SIM_SEED: '2',
+    ...common, SIM_SYMBOLS: '30', SIM_TICKS_PER_SECOND: '500', SIM_DURATION_SECONDS: '6', SIM_START: yesterdayAt('05:01').toISOString(), SIM_SPEED: '1', SIM_SEED: '2',
   });
   running.push(second);
   await waitFor('the sink writing the second batch', async () => ((await metricValue(sink, 'sink_rows_written_total')) > 3200 ? true : undefined), { timeoutMs: 60_000, intervalMs: 50 });

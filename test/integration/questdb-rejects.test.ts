@@ -13,11 +13,12 @@ import { questdbQuery } from '../helpers/questdb.js';
 import { startService, type RunningService } from '../helpers/service-process.js';
 import { stackEnv } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
+import { yesterdayAt } from '../helpers/time.js';
 
 const running: RunningService[] = [];
 after(() => stopAll(...running));
 
-const T0 = Date.parse('2026-11-20T04:00:00Z') * 1000;
+const T0 = yesterdayAt('04:00').getTime() * 1000;
 const COUNT = 60;
 const TOO_BIG = new Set([0, 21, 22, 40, COUNT - 1]); // quantities QuestDB refuses for an INT column
 const tick = (i: number): Tick => ({

@@ -3,6 +3,7 @@ import { after, test } from 'node:test';
 import { readTicks, simulate, sliceEnv, stopAll } from '../helpers/pipeline.js';
 import { assertRollupsEqualTicks, expectedWindows, sendClosingTicks } from '../helpers/rollups.js';
 import { startService, type RunningService } from '../helpers/service-process.js';
+import { yesterdayAt } from '../helpers/time.js';
 
 const running: RunningService[] = [];
 after(() => stopAll(...running));
@@ -14,7 +15,7 @@ test('ticks → 1 s candles → 1 m … 1 d roll-ups across midnight KST: one fi
   const RATE = 200;
   // Yesterday 14:58:30 UTC = 23:58:30 KST: the run crosses an hour and a KST day. Recent on purpose:
   // ticks older than the topic's 7-day retention can be deleted while the test runs.
-  const start = new Date((Math.floor(Date.now() / 86_400_000) - 1) * 86_400_000 + (14 * 3600 + 58 * 60 + 30) * 1000);
+  const start = yesterdayAt('14:58:30');
 
   // One after the other: services creating the same topics at the same moment trip over kafkajs's leader wait.
   const processor = startService('stream-processors/candles/main.js', common);

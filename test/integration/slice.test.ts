@@ -7,6 +7,7 @@ import { readTicks, simulate, sliceEnv, stopAll, waitForGroupCaughtUp } from '..
 import { isoToMicros, questdbQuery } from '../helpers/questdb.js';
 import { startService, type RunningService } from '../helpers/service-process.js';
 import { waitFor } from '../helpers/wait.js';
+import { yesterdayAt } from '../helpers/time.js';
 
 const running: RunningService[] = [];
 after(() => stopAll(...running));
@@ -23,7 +24,7 @@ test('simulator → candle processor → QuestDB: every symbol and second has ex
   await processor.waitForLog(/candle processor running/);
   await sink.waitForLog(/QuestDB sink running/);
 
-  await simulate(common, { symbols: SYMBOLS, ticksPerSecond: RATE, seconds: SECONDS, start: '2026-11-20T01:00:00.000Z', seed: 7 });
+  await simulate(common, { symbols: SYMBOLS, ticksPerSecond: RATE, seconds: SECONDS, start: yesterdayAt('01:00').toISOString(), seed: 7 });
   const ticks = await readTicks(ticksTopic, SECONDS * RATE);
   assert.equal(ticks.length, SECONDS * RATE);
   const expected = expectedSecondCandles(ticks);

@@ -217,15 +217,29 @@ await runService({
       failures++;
       flushFailures.inc();
       const backoff = Math.min(c.maxBackoffMs, 250 * 2 ** Math.min(failures, 10));
-      logger.error({ err: toAppError(err, 'SINK_WRITE_FAILED'), failures, backoffMs: backoff, rows: failed.records + current.records }, 'QuestDB flush failed; re-reading the batch from Kafka after a back-off');
+      // The rows reached QuestDB when only the offset commit failed (Kafka away or its coordinator
+      // moving): re-writing them is idempotent, and Kafka's absence is already reported once by
+      // KafkaLiveness, so that is a warning; a write QuestDB did not take needs a look.
+      const kafkaSide = err instanceof Error && err.name.startsWith('KafkaJS');
+      logger[kafkaSide ? 'warn' : 'error']({ err: toAppError(err, kafkaSide ? 'KAFKA_UNAVAILABLE' : 'SINK_WRITE_FAILED'), failures, backoffMs: backoff, rows: failed.records + current.records },
+        kafkaSide ? 'offset commit failed; re-reading the batch from Kafka after a back-off' : 'QuestDB flush failed; re-reading the batch from Kafka after a back-off');
       const rewind = new Map(current.offsets);
       for (const [tp, p] of failed.offsets) rewind.set(tp, p); // the failed batch starts earlier
       const topicsToPause = [...new Set([...rewind.keys()].map((k) => k.split('|')[0] as string))];
-      consumer.pause(topicsToPause.map((topic) => ({ topic })));
+      // While kafkajs restarts a consumer that lost its group (a broker died), pause/seek/resume
+      // throw; the restarted consumer reads from the committed offsets, which is the rewind anyway.
+      const whileRunning = (what: string, f: () => void) => {
+        try {
+          f();
+        } catch (e) {
+          logger.debug({ err: e, what }, 'consumer restarting; it resumes from the committed offsets');
+        }
+      };
+      whileRunning('pause', () => consumer.pause(topicsToPause.map((topic) => ({ topic }))));
       paused = true;
       for (const [tp, p] of rewind) {
         const [topic, partition] = tp.split('|') as [string, string];
-        consumer.seek({ topic, partition: Number(partition), offset: String(p.first) });
+        whileRunning('seek', () => consumer.seek({ topic, partition: Number(partition), offset: String(p.first) }));
       }
       recycle(failed);
       recycle(current);
@@ -233,7 +247,7 @@ await runService({
       pendingRows.set(0);
       setTimeout(() => {
         paused = false;
-        consumer.resume(topicsToPause.map((topic) => ({ topic })));
+        whileRunning('resume', () => consumer.resume(topicsToPause.map((topic) => ({ topic }))));
       }, backoff).unref();
     };
 

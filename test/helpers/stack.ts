@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,4 +38,48 @@ export function stackEnv(): StackEnv {
 export function freshNamespace(name: string): { topicNamespace: string; tablePrefix: string; id: string } {
   const id = `${name.replace(/[^a-z0-9]/gi, '').toLowerCase().slice(0, 20)}${randomBytes(3).toString('hex')}`;
   return { topicNamespace: `t-${id}.`, tablePrefix: `t_${id}_`, id };
+}
+
+/**
+ * Points every test helper (readTopic, testKafka, …) at another Kafka cluster, e.g. one a test
+ * started itself; returns a function that points them back.
+ */
+export function useKafkaBrokers(brokers: string): () => void {
+  const env = stackEnv();
+  const before = env.KAFKA_BROKERS;
+  env.KAFKA_BROKERS = brokers;
+  return () => {
+    env.KAFKA_BROKERS = before;
+  };
+}
+
+/**
+ * Runs `stack.sh <args>` (up, down, …) against the same state folder the tests' stack uses, or with
+ * `env` against another one (KMARKET_STACK_HOME, KAFKA_NODES, ports).
+ */
+export function stack(...args: string[]): string {
+  return stackWith({}, ...args);
+}
+
+export function stackWith(env: Record<string, string>, ...args: string[]): string {
+  return execFileSync('bash', [join(REPO_ROOT, 'stack', 'stack.sh'), ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
+}
+
+/**
+ * Kills one of the stack's servers with SIGKILL, as a crash or an OOM kill would (no shutdown hook,
+ * no flush), and returns once the process is gone. `stack('up', name)` starts it again.
+ */
+export async function killServer(name: 'kafka' | 'kafka2' | 'kafka3' | 'questdb' | 'registry' | 'postgres', home = process.env['KMARKET_STACK_HOME'] ?? join(REPO_ROOT, '.stack')): Promise<void> {
+  const pidFile = name === 'postgres' ? join(home, 'postgres', 'postgres.pid') : join(home, name, `${name}.pid`);
+  const pid = Number(readFileSync(pidFile, 'utf8').trim());
+  process.kill(pid, 'SIGKILL');
+  const gone = () => {
+    try {
+      process.kill(pid, 0);
+      return false;
+    } catch {
+      return true;
+    }
+  };
+  while (!gone()) await new Promise((r) => setTimeout(r, 20));
 }

@@ -93,8 +93,9 @@ export class SpoolingSink implements MessageSink {
     const frame: SpooledFrame = { receivedMs, messages: this.current };
     this.current = [];
     const bytes = frameBytes(frame.messages);
-    if (!this.spooling && (this.inFlightBytes + bytes > this.options.maxBufferBytes || this.oldestAgeMs() > this.options.maxBufferAgeMs)) {
-      this.startSpooling(this.inFlightBytes + bytes > this.options.maxBufferBytes ? 'buffer full' : 'buffer too old');
+    const tooOld = this.noteAge();
+    if (!this.spooling && (this.inFlightBytes + bytes > this.options.maxBufferBytes || tooOld)) {
+      this.startSpooling(tooOld ? 'buffer too old' : 'buffer full');
     }
     if (this.spooling) {
       this.toWrite.push(frame);
@@ -142,14 +143,20 @@ export class SpoolingSink implements MessageSink {
 
   /** The age check, metrics and dropping report; every CHECK_INTERVAL_MS. */
   check(): void {
+    if (this.noteAge() && !this.spooling) this.startSpooling('buffer too old');
+    this.updateMetrics();
+  }
+
+  /** Whether the oldest frame in flight is past the age limit; marks Kafka away when it is. */
+  private noteAge(): boolean {
     const age = this.oldestAgeMs();
-    if (!this.away && age > this.options.maxBufferAgeMs) {
+    if (age <= this.options.maxBufferAgeMs) return false;
+    if (!this.away) {
       this.away = true;
       // One line for the incident, not one per retry: the frames are safe (memory, then spool).
       this.logger.warn({ unacknowledgedMs: age, bufferFrames: this.inFlight.length }, 'Kafka has not acknowledged anything for a while; spooling frames to disk until it does (health 503)');
     }
-    if (!this.spooling && age > this.options.maxBufferAgeMs) this.startSpooling('buffer too old');
-    this.updateMetrics();
+    return true;
   }
 
   /**
@@ -249,7 +256,8 @@ export class SpoolingSink implements MessageSink {
   pump(): void {
     if (!this.spooling) return;
     this.writePending();
-    if (this.inFlightBytes < this.options.maxBufferBytes / 2 && this.spool.hasUnread) {
+    // While Kafka takes nothing, what is in flight probes it: more would only fill memory.
+    if (this.inFlightBytes < this.options.maxBufferBytes / 2 && this.spool.hasUnread && (!this.away || this.inFlight.length === 0)) {
       const records = this.spool.read(REPLAY_CHUNK_FRAMES, REPLAY_CHUNK_BYTES);
       for (const { payload, end } of records) {
         const frame = decodeFrame(payload);
@@ -257,7 +265,7 @@ export class SpoolingSink implements MessageSink {
       }
       this.replayedThisIncident += records.length;
       this.metrics.replayedFrames.inc(records.length);
-      if (this.spool.hasUnread && this.inFlightBytes < this.options.maxBufferBytes / 2) this.queuePump();
+      if (this.spool.hasUnread && this.inFlightBytes < this.options.maxBufferBytes / 2 && !this.away) this.queuePump();
     }
     if (this.spool.tornRecords > this.tornSeen) {
       this.metrics.tornRecords.inc(this.spool.tornRecords - this.tornSeen);

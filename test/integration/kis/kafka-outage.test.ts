@@ -86,7 +86,9 @@ test('Kafka SIGKILLed for 30 s while KIS sends trades: the producer keeps readin
   await waitFor('every trade in QuestDB once', async () => {
     const [row] = await questdbQuery(`select count() n from "${ns.tablePrefix}ticks"`);
     return row?.['n'] === sentCount ? true : undefined;
-  }, { timeoutMs: 90_000, intervalMs: 1_000 });
+  }, { timeoutMs: 90_000, intervalMs: 1_000 }).catch((err: Error) => {
+    throw new Error(`${err.message}\nQuestDB sink output:\n${sink.output().slice(-4000)}`);
+  });
   const [distinct] = await questdbQuery(`select count() n from (select distinct symbol, seq from "${ns.tablePrefix}ticks")`);
   assert.equal(distinct?.['n'], sentCount);
 });

@@ -73,6 +73,8 @@ test('Kafka silent past the age limit: health turns 503, held and new frames are
   assert.equal(sink.health()['spooling'], true);
   for (let i = 0; i < 20; i++) frame(); // 10..29 go to the spool only
   await turn();
+  await turn();
+  sink.pump();
   assert.deepEqual(kafka.handed, expected(0, 10), 'nothing new reaches Kafka while it has not acknowledged');
   assert.ok((await value(metrics, 'spoolBytes')) > 0);
 

@@ -1,4 +1,4 @@
-import { closeSync, fsync, fstatSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, unlinkSync, writeFileSync, writevSync } from 'node:fs';
+import { closeSync, fsync, fstatSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, unlinkSync, writeFileSync, writeSync, writevSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { AppError } from '../../lib/errors.js';
@@ -24,6 +24,8 @@ const MAX_RECORD_BYTES = 256 * 1024 * 1024;
 const READ_CHUNK_BYTES = 1024 * 1024;
 const SEGMENT = /^seg-(\d{16})\.spool$/;
 const LOCK_FILE = 'LOCK';
+/** Where the acknowledged records end (segment, offset as two doubles), so a restart skips them. */
+const ACKED_FILE = 'ACKED';
 
 const segmentName = (n: number) => `seg-${String(n).padStart(16, '0')}.spool`;
 
@@ -42,7 +44,8 @@ interface Segment {
  * the kernel and survives the process being killed; `sync()` makes it survive the machine too.
  * A restarted spool reads the old segments first and appends behind them in a new one, never into an
  * old one. Reading is ahead of acknowledging: `read` hands records out, `ack` (positions in order)
- * deletes the segments wholly behind the position.
+ * deletes the segments wholly behind the position and records where it is (file ACKED), so a restart
+ * does not read acknowledged records again.
  */
 export class Spool {
   private readonly segments: Segment[];
@@ -56,15 +59,26 @@ export class Spool {
   private nextSegment: number;
   private totalBytes: number;
   private syncing: Promise<void> | null = null;
+  private readonly ackedFd: number;
+  private readonly ackedBuf = Buffer.alloc(16);
   private dirty = false;
   /** Records dropped because they were cut short or failed their checksum. */
   tornRecords = 0;
 
-  private constructor(private readonly opts: SpoolOptions, found: Segment[]) {
+  private constructor(private readonly opts: SpoolOptions, found: Segment[], acked: SpoolPosition | null) {
     this.segments = found;
     this.totalBytes = found.reduce((n, s) => n + s.size, 0);
     this.nextSegment = (found.at(-1)?.n ?? 0) + 1;
     this.readSeg = found[0]?.n ?? this.nextSegment;
+    this.ackedFd = openSync(join(opts.dir, ACKED_FILE), 'w');
+    // What the last run had acknowledged is not read again (it would reach Kafka twice).
+    const at = acked && found.find((s) => s.n === acked.segment && acked.offset <= s.size);
+    if (acked && at) {
+      for (const s of found.filter((f) => f.n < acked.segment)) this.remove(s);
+      this.readSeg = acked.segment;
+      this.readOffset = acked.offset;
+      this.writeAcked(acked);
+    }
   }
 
   static open(opts: SpoolOptions): Spool {
@@ -81,7 +95,7 @@ export class Spool {
         return { n, size };
       })
       .sort((a, b) => a.n - b.n);
-    return new Spool(opts, found);
+    return new Spool(opts, found, readAcked(join(opts.dir, ACKED_FILE)));
   }
 
   /** Bytes of the segments on disk (records read and not yet acknowledged included). */
@@ -171,6 +185,7 @@ export class Spool {
 
   /** Every record up to `position` is safe elsewhere: deletes the segments wholly behind it. */
   ack(position: SpoolPosition): void {
+    this.writeAcked(position);
     while (this.segments.length > 0) {
       const first = this.segments[0] as Segment;
       const whole = first.n < position.segment || (first.n === position.segment && position.offset >= first.size && first.n !== this.openSegment());
@@ -183,6 +198,7 @@ export class Spool {
   clear(): void {
     for (const s of [...this.segments]) this.remove(s);
     this.readSeg = this.nextSegment;
+    this.writeAcked({ segment: 0, offset: 0 });
   }
 
   /** fsyncs what was appended since the last call (off the event loop); one at a time. */
@@ -198,6 +214,7 @@ export class Spool {
   close(): void {
     if (this.writeFd !== null) closeSync(this.writeFd);
     if (this.readFd !== null) closeSync(this.readFd);
+    closeSync(this.ackedFd);
     this.writeFd = null;
     this.readFd = null;
     try {
@@ -205,6 +222,13 @@ export class Spool {
     } catch {
       // already gone
     }
+  }
+
+  /** 16 bytes in place at offset 0: one small write per acknowledgement, in the kernel at once. */
+  private writeAcked(p: SpoolPosition): void {
+    this.ackedBuf.writeDoubleLE(p.segment, 0);
+    this.ackedBuf.writeDoubleLE(p.offset, 8);
+    writeSync(this.ackedFd, this.ackedBuf, 0, 16, 0);
   }
 
   private openSegment(): number | undefined {
@@ -299,6 +323,15 @@ export class Spool {
     if (seg.n === this.openSegment() && this.writeFd !== null) ftruncateSync(this.writeFd, this.readOffset);
     seg.size = this.readOffset;
     this.totalBytes -= cut;
+  }
+}
+
+function readAcked(path: string): SpoolPosition | null {
+  try {
+    const b = readFileSync(path);
+    return b.length >= 16 ? { segment: b.readDoubleLE(0), offset: b.readDoubleLE(8) } : null;
+  } catch {
+    return null;
   }
 }
 

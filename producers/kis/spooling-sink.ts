@@ -52,6 +52,9 @@ export class SpoolingSink implements MessageSink {
   private inFlightBytes = 0;
   private spooling: boolean;
   private away = false;
+  /** The incident (from Kafka away to the spool drained) was reported: Kafka may come and go within it. */
+  private incidentLogged = false;
+  private recoveryLogged = false;
   private toWrite: SpooledFrame[] = [];
   private writeQueued = false;
   private pumpQueued = false;
@@ -115,7 +118,8 @@ export class SpoolingSink implements MessageSink {
     if (last) this.spool.ack(last);
     if (this.away && this.oldestAgeMs() <= this.options.maxBufferAgeMs) {
       this.away = false;
-      this.logger.warn({ spoolBytes: this.spool.bytes }, 'Kafka acknowledges again; replaying the spool');
+      if (!this.recoveryLogged) this.logger.warn({ spoolBytes: this.spool.bytes }, 'Kafka acknowledges again; replaying the spool');
+      this.recoveryLogged = true;
     }
     if (this.spooling) this.queuePump();
   }
@@ -154,7 +158,8 @@ export class SpoolingSink implements MessageSink {
     if (!this.away) {
       this.away = true;
       // One line for the incident, not one per retry: the frames are safe (memory, then spool).
-      this.logger.warn({ unacknowledgedMs: age, bufferFrames: this.inFlight.length }, 'Kafka has not acknowledged anything for a while; spooling frames to disk until it does (health 503)');
+      if (!this.incidentLogged) this.logger.warn({ unacknowledgedMs: age, bufferFrames: this.inFlight.length }, 'Kafka has not acknowledged anything for a while; spooling frames to disk until it does (health 503)');
+      this.incidentLogged = true;
     }
     return true;
   }
@@ -275,6 +280,8 @@ export class SpoolingSink implements MessageSink {
     if (!this.spool.hasUnread && this.inFlight.length === 0 && this.toWrite.length === 0) {
       this.spool.clear();
       this.spooling = false;
+      this.incidentLogged = false;
+      this.recoveryLogged = false;
       if (this.dropping) this.endDropping();
       this.logger.info({ replayedFrames: this.replayedThisIncident }, 'the spool is replayed and acknowledged: sending directly again');
     }

@@ -39,11 +39,13 @@ test('records come back in append order across segments; acknowledging deletes w
   spool.close();
 });
 
-test('a restarted spool reads what the last run left before what it appends, in a new segment', () => {
+test('a restarted spool reads what the last run left and did not acknowledge, before what it appends, in a new segment', () => {
   const d = dir();
   const a = Spool.open({ dir: d, maxBytes: 1e9, segmentBytes: 10_000 });
-  a.append([rec(1), rec(2)]);
-  a.read(1, Number.MAX_SAFE_INTEGER); // read but never acknowledged: still there after a crash
+  a.append([rec(0), rec(1), rec(2)]);
+  const [acked] = a.read(1, Number.MAX_SAFE_INTEGER);
+  a.ack((acked as NonNullable<typeof acked>).end); // rec(0) reached Kafka: not read again
+  a.read(1, Number.MAX_SAFE_INTEGER); // rec(1) read but never acknowledged: read again after a crash
   // no close(): as after SIGKILL, the lock names a dead process's pid
   writeFileSync(join(d, 'LOCK'), '999999999');
   const b = Spool.open({ dir: d, maxBytes: 1e9, segmentBytes: 10_000 });

@@ -82,6 +82,10 @@ test('Kafka silent past the age limit: health turns 503, held and new frames are
   kafka.ackAll(sink);
   assert.equal(sink.kafkaAway, false);
   await turn();
+  // A replayed request that takes long again (a broker still recovering): 503 again, no second warning.
+  clock.now += 2_001;
+  sink.check();
+  assert.equal(sink.kafkaAway, true);
   frame(); // 30 arrives during the replay: behind the spool
   await turn();
   while (kafka.acked < kafka.frames) {

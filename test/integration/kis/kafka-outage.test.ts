@@ -8,7 +8,7 @@ import { startService, type RunningService } from '../../helpers/service-process
 import { killServer, stack } from '../../helpers/stack.js';
 import { waitFor } from '../../helpers/wait.js';
 import { ACCOUNTS, producerEnv } from './helpers.js';
-import { duplicates, freshSpoolDir, kafkaTicksBySymbol, sentTradesBySymbol, waitForHealth } from './outage-helpers.js';
+import { duplicates, kafkaTicksBySymbol, sentTradesBySymbol, waitForHealth } from './outage-helpers.js';
 
 // Kills the Kafka broker of the stack it runs on: run it on a stack of its own (KMARKET_STACK_HOME).
 const OUTAGE_MS = 30_000;
@@ -28,7 +28,6 @@ test('Kafka SIGKILLed for 30 s while KIS sends trades: the producer keeps readin
   const producer = startService('producers/kis/main.js', producerEnv(fake, ns.topicNamespace, accounts, {
     KIS_SYMBOLS: symbols.join(','),
     KIS_TRS: 'H0STCNT0',
-    KIS_SPOOL_DIR: freshSpoolDir(),
     KIS_BUFFER_MAX_AGE_MS: '1000',
     LOG_LEVEL: 'info',
   }));

@@ -7,7 +7,7 @@ import { startService, type RunningService } from '../../helpers/service-process
 import { killServer, stack } from '../../helpers/stack.js';
 import { waitFor } from '../../helpers/wait.js';
 import { ACCOUNTS, producerEnv } from './helpers.js';
-import { freshSpoolDir, kafkaTicksBySymbol, sentTradesBySymbol, waitForHealth } from './outage-helpers.js';
+import { kafkaTicksBySymbol, sentTradesBySymbol, waitForHealth } from './outage-helpers.js';
 
 // Kills the Kafka broker of the stack it runs on: run it on a stack of its own (KMARKET_STACK_HOME).
 
@@ -26,7 +26,6 @@ test('the producer SIGKILLed while Kafka is down: the restarted producer replays
   const env = producerEnv(fake, ns.topicNamespace, accounts, {
     KIS_SYMBOLS: symbols.join(','),
     KIS_TRS: 'H0STCNT0',
-    KIS_SPOOL_DIR: freshSpoolDir(),
     KIS_BUFFER_MAX_AGE_MS: '1000',
     LOG_LEVEL: 'info',
   });

@@ -24,6 +24,9 @@
  */
 import avro from 'avsc';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Consumer } from 'kafkajs';
 import { kisConfigSpec } from '../../producers/kis/config.js';
 import { generateListings } from '../../producers/simulator/listings.js';
@@ -108,6 +111,8 @@ export const scenario: BenchScenario = {
         KIS_SYMBOLS: symbols.join(','),
         KIS_TRS: 'H0STCNT0',
         KIS_PRODUCER_THREADS: String(PRODUCER_THREADS),
+        // A spool of its own: one left by a killed run would be replayed into that run's topics.
+        KIS_SPOOL_DIR: mkdtempSync(join(tmpdir(), 'bench-kis-spool-')),
         LOG_LEVEL: 'info',
       });
       services.push(producer);

@@ -48,7 +48,13 @@ export const kisConfigSpec = defineConfig({
   maxBatchMessages: { env: 'KIS_PRODUCE_MAX_BATCH_MESSAGES', type: 'int', default: 2_000, min: 1, max: 100_000, doc: 'upper bound of messages in one produce request' },
   maxBatchBytes: { env: 'KIS_PRODUCE_MAX_BATCH_BYTES', type: 'int', default: 900_000, min: 10_000, max: 100_000_000, doc: 'upper bound of one produce request (stay under the broker message.max.bytes)' },
   producerThreads: { env: 'KIS_PRODUCER_THREADS', type: 'int', default: 1, min: 0, max: 16, doc: 'Kafka producers in worker threads, each owning a share of the partitions and sending while the main thread reads and parses; 0 = one producer on the main thread (the least CPU per trade, but reading and sending take turns)' },
-  maxPending: { env: 'KIS_MAX_PENDING_MESSAGES', type: 'int', default: 50_000, min: 100, doc: 'above this many unsent messages the WebSocket reads pause (TCP back-pressure)' },
+  maxPending: { env: 'KIS_MAX_PENDING_MESSAGES', type: 'int', default: 50_000, min: 100, doc: 'above this many unsent messages new frames go to the spool instead of straight to Kafka (the WebSocket reads go on)' },
+  bufferMaxBytes: { env: 'KIS_BUFFER_MAX_BYTES', type: 'int', default: 64 * 1024 * 1024, min: 1024 * 1024, doc: 'frames handed to Kafka and not yet acknowledged are held in memory up to this many bytes; beyond, new frames go to the spool' },
+  bufferMaxAgeMs: { env: 'KIS_BUFFER_MAX_AGE_MS', type: 'int', default: 2_000, min: 100, doc: 'a frame Kafka has not acknowledged for this long means Kafka is away: /health 503, the held frames are written to the spool and new ones go there (bounds what a SIGKILL loses)' },
+  spoolDir: { env: 'KIS_SPOOL_DIR', type: 'string', default: '.spool/kis-producer', doc: 'directory of the spool (segment files), one per producer process; a non-empty spool is replayed at start-up' },
+  spoolMaxBytes: { env: 'KIS_SPOOL_MAX_BYTES', type: 'int', default: 4 * 1024 * 1024 * 1024, min: 1024 * 1024, doc: 'spool size on disk at most; beyond it frames are dropped (counted, logged once per incident)' },
+  spoolSegmentBytes: { env: 'KIS_SPOOL_SEGMENT_BYTES', type: 'int', default: 64 * 1024 * 1024, min: 64 * 1024, doc: 'size of one spool segment file; a segment is deleted once all its frames are acknowledged' },
+  spoolFsyncMs: { env: 'KIS_SPOOL_FSYNC_MS', type: 'int', default: 1_000, min: 10, max: 60_000, doc: 'how often the spool is fsynced: a machine crash (not a process kill) can lose this much of what was spooled' },
 });
 
 export type KisConfig = ConfigOf<typeof kisConfigSpec>;

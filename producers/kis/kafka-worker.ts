@@ -17,7 +17,7 @@ export interface KafkaWorkerData {
   brokers: string[];
   clientId: string;
   service: string;
-  output: Pick<KafkaOutputOptions, 'maxBatchBytes' | 'maxBatchMessages' | 'lingerMs'>;
+  output: Pick<KafkaOutputOptions, 'maxBatchBytes' | 'maxBatchMessages' | 'lingerMs' | 'retryMaxMs'>;
 }
 
 /** `send`: one hand-over of the main thread's output; answered in order by `sent` counts. */

@@ -12,6 +12,8 @@ import { FrameProcessor } from './frame-processor.js';
 import { createKisMetrics } from './metrics.js';
 import { KafkaOutput } from './output.js';
 import { PartitionRouter } from './partition-router.js';
+import { Spool } from './spool.js';
+import { SpoolingSink } from './spooling-sink.js';
 import { KisSessions } from './sessions.js';
 import { SymbolSource } from './symbols.js';
 import { trSpec } from './trs.js';
@@ -21,6 +23,10 @@ const config = defineConfig({ ...kafkaConfigSpec, ...registryConfigSpec, ...kisC
 
 /** Dead-letter stage name: bad frames go to dlq.kis-producer.v1. */
 const STAGE = 'kis-producer';
+/** Longest back-off between two tries of a failed produce request (a broker that is back is used within this). */
+const PRODUCE_RETRY_MAX_MS = 5_000;
+/** At shutdown, how long Kafka may take to acknowledge what is in memory before it is written to the spool. */
+const SHUTDOWN_FLUSH_MS = 5_000;
 
 await runService({
   name: 'kis-producer',
@@ -43,7 +49,7 @@ await runService({
     let senders: Array<Pick<Producer, 'sendBatch' | 'disconnect'>>;
     let route: ((topic: string, message: Message) => number) | undefined;
     if (c.producerThreads > 0) {
-      const output = { maxBatchBytes: c.maxBatchBytes, maxBatchMessages: c.maxBatchMessages, lingerMs: c.lingerMs };
+      const output = { maxBatchBytes: c.maxBatchBytes, maxBatchMessages: c.maxBatchMessages, lingerMs: c.lingerMs, retryMaxMs: PRODUCE_RETRY_MAX_MS };
       senders = await Promise.all(Array.from({ length: c.producerThreads }, (_, i) => WorkerProducer.start({ brokers: [...c.brokers], clientId: `${clientId}-${i}`, service: 'kis-producer', output })));
       const metadata = await admin.fetchTopicMetadata({ topics: outputTopics.map((t) => t.name) });
       const router = new PartitionRouter(new Map(metadata.topics.map((t) => [t.name, t.partitions.length])), senders.length);
@@ -60,13 +66,19 @@ await runService({
 
     const kisMetrics = createKisMetrics(metrics);
     const dlq = new DeadLetterQueue(topics.dlq(STAGE).name, STAGE, metrics, logger);
-    let sessions: KisSessions | null = null;
-    const output = new KafkaOutput(senders, { maxBatchBytes: c.maxBatchBytes, maxBatchMessages: c.maxBatchMessages, lingerMs: c.lingerMs, highWater: c.maxPending }, kisMetrics, logger, {
-      onPressure: (paused) => (paused ? sessions?.pause() : sessions?.resume()),
+    let spooling: SpoolingSink | null = null;
+    // Kafka pushing back starts spooling instead of pausing the WebSocket reads (KIS does not replay).
+    const output = new KafkaOutput(senders, { maxBatchBytes: c.maxBatchBytes, maxBatchMessages: c.maxBatchMessages, lingerMs: c.lingerMs, highWater: c.maxPending, retryMaxMs: PRODUCE_RETRY_MAX_MS }, kisMetrics, logger, {
+      onPressure: (paused) => spooling?.pressure(paused),
       onFatal: (err) => fail(err),
+      onFramesSettled: (count) => spooling?.settled(count),
     }, route);
+    const spool = Spool.open({ dir: c.spoolDir, maxBytes: c.spoolMaxBytes, segmentBytes: c.spoolSegmentBytes });
+    const buffered = new SpoolingSink(output, spool, { maxBufferBytes: c.bufferMaxBytes, maxBufferAgeMs: c.bufferMaxAgeMs, fsyncMs: c.spoolFsyncMs }, kisMetrics, logger);
+    spooling = buffered;
+    buffered.start();
     const processor = new FrameProcessor({
-      sink: output,
+      sink: buffered,
       topics: { ticks: topics.ticks.name, orderbook: topics.orderbook.name, raw: topics.rawKis.name },
       encodeTick: (t) => tickWriter.encode(t),
       // Only subscribed TRs arrive, so without a book TR this is never called.
@@ -75,7 +87,7 @@ await runService({
       metrics: kisMetrics,
     });
 
-    sessions = new KisSessions({
+    const sessions = new KisSessions({
       credentials: settings.credentials,
       restUrl: settings.restUrl,
       wsUrl: settings.wsUrl,
@@ -102,15 +114,15 @@ await runService({
       onUnreadable: (text, micros, err, session) => processor.unreadable(text, micros, err, session),
     });
     const kis = sessions;
-    // Shutdown order (hooks run last-registered-first): stop reading, flush what was read, disconnect.
-    lifecycle.onShutdown('flush', () => output.flush());
+    // Shutdown order (hooks run last-registered-first): stop reading, flush what was read (or spool it), disconnect.
+    lifecycle.onShutdown('flush', () => buffered.close(() => output.flush(), SHUTDOWN_FLUSH_MS));
     lifecycle.onShutdown('sessions', () => kis.stop());
 
     const symbols = new SymbolSource(c.symbols, c.symbolsFile, c.symbolsPollMs, logger.child({ component: 'kis-symbols' }));
     lifecycle.onShutdown('symbols-file', () => symbols.close());
     setHealth(() => {
       const h = kis.health();
-      return { healthy: h.healthy && !lifecycle.isStopping, details: { ...h.details, pendingMessages: output.pendingCount, paused: output.paused } };
+      return { healthy: h.healthy && !buffered.kafkaAway && !lifecycle.isStopping, details: { ...h.details, pendingMessages: output.pendingCount, ...buffered.health() } };
     });
 
     const initial = symbols.current();

@@ -18,6 +18,18 @@ export interface KisMetrics {
   pingpongs: Counter<'session'>;
   produceLatency: Histogram;
   pending: Gauge;
+  bufferBytes: Gauge;
+  bufferFrames: Gauge;
+  bufferOldestSeconds: Gauge;
+  bufferLimitBytes: Gauge;
+  bufferLimitAgeSeconds: Gauge;
+  spoolBytes: Gauge;
+  spoolLimitBytes: Gauge;
+  spooling: Gauge;
+  spooledFrames: Counter;
+  replayedFrames: Counter;
+  droppedMessages: Counter;
+  tornRecords: Counter;
 }
 
 export function trLabel(trId: string): string {
@@ -47,5 +59,17 @@ export function createKisMetrics(registry: Registry): KisMetrics {
     pingpongs: get('kis_pingpongs_total', () => new Counter({ name: 'kis_pingpongs_total', help: 'PINGPONG heartbeats answered', labelNames: ['session'], registers })),
     produceLatency: get('kis_produce_latency_seconds', () => new Histogram({ name: 'kis_produce_latency_seconds', help: 'from a frame arriving to its records acknowledged by Kafka', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers })),
     pending: get('kis_pending_messages', () => new Gauge({ name: 'kis_pending_messages', help: 'messages waiting to be sent to Kafka', registers })),
+    bufferBytes: get('kis_buffer_bytes', () => new Gauge({ name: 'kis_buffer_bytes', help: 'bytes of frames handed to Kafka and not yet acknowledged (in memory)', registers })),
+    bufferFrames: get('kis_buffer_frames', () => new Gauge({ name: 'kis_buffer_frames', help: 'frames handed to Kafka and not yet acknowledged (in memory)', registers })),
+    bufferOldestSeconds: get('kis_buffer_oldest_seconds', () => new Gauge({ name: 'kis_buffer_oldest_seconds', help: 'how long the oldest unacknowledged frame has waited for Kafka', registers })),
+    bufferLimitBytes: get('kis_buffer_limit_bytes', () => new Gauge({ name: 'kis_buffer_limit_bytes', help: 'KIS_BUFFER_MAX_BYTES: beyond this frames go to the spool', registers })),
+    bufferLimitAgeSeconds: get('kis_buffer_limit_age_seconds', () => new Gauge({ name: 'kis_buffer_limit_age_seconds', help: 'KIS_BUFFER_MAX_AGE_MS in seconds: a frame unacknowledged this long starts spooling', registers })),
+    spoolBytes: get('kis_spool_bytes', () => new Gauge({ name: 'kis_spool_bytes', help: 'bytes of the spool segments on disk', registers })),
+    spoolLimitBytes: get('kis_spool_limit_bytes', () => new Gauge({ name: 'kis_spool_limit_bytes', help: 'KIS_SPOOL_MAX_BYTES: beyond this frames are dropped', registers })),
+    spooling: get('kis_spooling', () => new Gauge({ name: 'kis_spooling', help: '1 while frames go to the spool instead of straight to Kafka', registers })),
+    spooledFrames: get('kis_spooled_frames_total', () => new Counter({ name: 'kis_spooled_frames_total', help: 'frames appended to the spool', registers })),
+    replayedFrames: get('kis_replayed_frames_total', () => new Counter({ name: 'kis_replayed_frames_total', help: 'frames read back from the spool and handed to Kafka', registers })),
+    droppedMessages: get('kis_dropped_messages_total', () => new Counter({ name: 'kis_dropped_messages_total', help: 'messages dropped because the memory buffer and the spool were both full', registers })),
+    tornRecords: get('kis_spool_torn_records_total', () => new Counter({ name: 'kis_spool_torn_records_total', help: 'spool records cut short or failing their checksum (a crash while writing), dropped', registers })),
   };
 }

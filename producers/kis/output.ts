@@ -18,7 +18,16 @@ export interface KafkaOutputOptions {
   lingerMs: number;
   /** Above this many pending messages the sessions stop reading; below half of it they read again. */
   highWater: number;
+  /**
+   * In-thread producers: a failed request is sent again, the same request (so the idempotent
+   * producer's sequence numbers, and the broker's dedup of them, still apply), after a back-off
+   * doubling up to this. Unset: a failure stops the output (onFatal).
+   */
+  retryMaxMs?: number;
 }
+
+/** First back-off after a failed request. */
+const RETRY_BASE_MS = 100;
 
 /**
  * What sends the produce requests. A `pipelined` sender (a producer in a worker thread) takes
@@ -88,7 +97,7 @@ export class KafkaOutput implements MessageSink {
 
   push(topic: string, message: Message): void {
     const lane = this.lanes[this.lanes.length === 1 ? 0 : this.route(topic, message)] as Lane;
-    const bytes = 64 + sizeOf(message.key) + sizeOf(message.value) + (message.headers ? 96 : 0);
+    const bytes = messageBytes(message);
     lane.pending.push({ topic, message, bytes });
     lane.pushed++;
     this.pendingTotal++;
@@ -158,11 +167,21 @@ export class KafkaOutput implements MessageSink {
         n++;
       }
       const { topicMessages, byTopic } = requestOf(lane.pending.splice(0, n));
-      try {
-        await lane.sender.sendBatch({ acks: -1, topicMessages });
-      } catch (err) {
-        this.fail(err);
-        return;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await lane.sender.sendBatch({ acks: -1, topicMessages });
+          if (attempt > 1) this.logger.info({ attempts: attempt }, 'Kafka took the request again');
+          break;
+        } catch (err) {
+          const retryMaxMs = this.options.retryMaxMs;
+          if (retryMaxMs === undefined || this.failure) {
+            this.fail(err);
+            return;
+          }
+          // One line per incident: the request is retried until Kafka takes it.
+          if (attempt === 1) this.logger.warn({ err: String(err), messages: n }, 'Kafka refused or lost a produce request; sending it again until Kafka takes it');
+          await new Promise((r) => setTimeout(r, Math.min(retryMaxMs, RETRY_BASE_MS * 2 ** (attempt - 1))));
+        }
       }
       this.acknowledged(lane, n, byTopic);
     }
@@ -238,6 +257,11 @@ function requestOf(entries: readonly Entry[]): { topicMessages: TopicMessages[];
     else byTopic.set(topic, [message]);
   }
   return { topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })), byTopic };
+}
+
+/** Bytes a message takes in memory, about: what the batch limits and the outage buffer count. */
+export function messageBytes(message: Message): number {
+  return 64 + sizeOf(message.key) + sizeOf(message.value) + (message.headers ? 96 : 0);
 }
 
 function sizeOf(v: Message['key'] | Message['value']): number {

@@ -6,6 +6,7 @@ import type { RunningService } from '../../helpers/service-process.js';
 import { stackEnv } from '../../helpers/stack.js';
 import { waitFor } from '../../helpers/wait.js';
 import { metricAt } from '../../helpers/metrics.js';
+import { freshSpoolDir } from './outage-helpers.js';
 
 export const ACCOUNTS: FakeAccount[] = [1, 2, 3].map((i) => ({
   appKey: `PSintegration${i}AppKey000000000000000`,
@@ -30,6 +31,8 @@ export function producerEnv(fake: FakeKisServer, topicNamespace: string, account
     KIS_SLOT_HOLD_MS: '100',
     KIS_REQUEST_INTERVAL_MS: '10',
     LOG_LEVEL: 'debug',
+    // Producers started at once must not share the default spool, nor inherit one a killed test left.
+    KIS_SPOOL_DIR: freshSpoolDir(),
     ...extra,
   };
 }

@@ -67,6 +67,29 @@ test('a failed produce request stops the output and reports the error', async ()
   assert.match(String(errors[0]), /broker gone/);
 });
 
+test('with retryMaxMs a failed request is sent again, the very same request, until Kafka takes it; nothing is reported fatal', async () => {
+  const metrics = createKisMetrics(new Registry());
+  const requests: ProducerBatch[] = [];
+  let failures = 3;
+  const producer = {
+    sendBatch: async (batch: ProducerBatch) => {
+      requests.push(batch);
+      if (failures-- > 0) throw new Error('broker gone');
+      return [];
+    },
+  };
+  const out = new KafkaOutput([producer as never], { maxBatchBytes: 50_000, maxBatchMessages: 1000, lingerMs: 1, highWater: 1000, retryMaxMs: 1 }, metrics, quiet, {
+    onPressure: () => undefined,
+    onFatal: () => assert.fail('a retried failure is not fatal'),
+  });
+  out.push('ticks', { key: 'a', value: Buffer.from('1') });
+  out.frameDone(Date.now());
+  await out.flush();
+  assert.equal(requests.length, 4);
+  for (const r of requests) assert.equal(r.topicMessages, requests[0]?.topicMessages, 'the same request each time');
+  assert.equal(out.pendingCount, 0);
+});
+
 test('several lanes: each partition stays on one lane and in order; a frame counts once all lanes acknowledged it', async () => {
   const registry = new Registry();
   const metrics = createKisMetrics(registry);

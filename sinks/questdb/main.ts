@@ -266,7 +266,7 @@ await runService({
     for (const m of mappings) await consumer.subscribe({ topic: m.topic.name, fromBeginning: true });
     await consumer.run({
       autoCommit: false,
-      // Offsets are resolved per written row: after a rewind, an early return must not skip a batch.
+      // Offsets are resolved up to the last record taken: after a rewind, an early return must not skip a batch.
       eachBatchAutoResolve: false,
       eachBatch: async ({ batch, isRunning, isStale, heartbeat, resolveOffset }) => {
         await queue.run(async () => {

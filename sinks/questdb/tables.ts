@@ -10,7 +10,7 @@ import { boolean, double, IlpTableEncoder, long, symbol, timestamp, varchar, typ
  * Every QuestDB table the sink writes, one entry per table, and nothing else to touch.
  *
  * To add a table (candles of another interval, indicators, features, daily bars…):
- *   1. write a `TableSpec` below: the topic it reads (from lib/topics.ts), the Avro reader schema, an
+ *   1. write a `TableSpec` below with `defineTable<YourRecord>({...})`: the topic it reads (from lib/topics.ts), the Avro reader schema, an
  *      optional validation (schemas/validation.ts), the designated timestamp, the columns in table
  *      order with `symbol`/`long`/`double`/`boolean`/`timestamp`/`varchar` from ./ilp.ts, and the DEDUP
  *      keys (the row's identity besides `ts`; a replay then overwrites instead of duplicating);

@@ -4,6 +4,7 @@ import { metricValue } from '../../test/helpers/metrics.js';
 import { simulate, sliceEnv, stopAll } from '../../test/helpers/pipeline.js';
 import { startService, type RunningService } from '../../test/helpers/service-process.js';
 import { cpuTimes, stealShare, type BenchFigure, type BenchScenario } from '../harness.js';
+import { yesterdayAt } from '../../test/helpers/time.js';
 
 const TICKS = 1_000_000;
 const SYMBOLS = 2_880;
@@ -65,7 +66,7 @@ export const scenario: BenchScenario = {
     const env = { ...common, TOPIC_PARTITIONS: '6' };
     const services: RunningService[] = [];
     try {
-      const start = new Date((Math.floor(Date.now() / 86_400_000) - 1) * 86_400_000 + 3 * 3600_000).toISOString();
+      const start = yesterdayAt('03:00').toISOString();
       await simulate(env, { symbols: SYMBOLS, ticksPerSecond: SIM_RATE, seconds: TICKS / SIM_RATE, start, seed: 5 });
       const admin = testKafka().admin();
       await admin.connect();

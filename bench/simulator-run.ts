@@ -1,4 +1,5 @@
 import { metricValue } from '../test/helpers/metrics.js';
+import { simulatedTicks } from '../test/helpers/pipeline.js';
 import type { RunningService } from '../test/helpers/service-process.js';
 
 export interface SimulatorRun {
@@ -25,7 +26,7 @@ export async function followSimulator(sim: RunningService, booksTopic?: string):
     if (booksTopic) books = await metricValue(sim, 'simulator_records_produced_total', { topic: booksTopic }).catch(() => books);
   }
   if ((await sim.exited) !== 0) throw new Error(`simulator failed:\n${sim.output().slice(-2000)}`);
-  const ticks = Number(/"ticks":(\d+)/.exec(sim.output())?.[1] ?? NaN);
+  const ticks = simulatedTicks(sim);
   const logTime = (msg: string) => Date.parse(new RegExp(`"time":"([^"]+)"[^\\n]*"msg":"${msg}"`).exec(sim.output())?.[1] ?? '');
   const seconds = (logTime('simulation finished') - logTime('simulating')) / 1000;
   return { ticks, books, seconds, maxLag, cpuSeconds };

@@ -352,9 +352,10 @@ as_pg() {
 
 pg_password() {
   if [[ -n ${POSTGRES_PASSWORD:-} ]]; then printf '%s' "$POSTGRES_PASSWORD"; return; fi
-  local f="$STACK_HOME/postgres/password"
+  # Beside the cluster it belongs to: a relocated cluster outlives the clone's state dir.
+  local f; f="$(pg_home)/password"
   if [[ ! -s $f ]]; then
-    mkdir -p "$STACK_HOME/postgres"
+    mkdir -p "$(dirname "$f")"
     (umask 077; openssl rand -hex 16 2>/dev/null >"$f.tmp" || head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$f.tmp")
     chmod 600 "$f.tmp"; mv -f "$f.tmp" "$f"
   fi
@@ -363,7 +364,8 @@ pg_password() {
 
 # Superuser password (separate from kmarket's, never printed; only used by this script).
 pg_super_password() {
-  local f="$STACK_HOME/postgres/superuser-password"
+  local f; f="$(pg_home)/superuser-password"
+  mkdir -p "$(dirname "$f")"
   if [[ ! -s $f ]]; then
     (umask 077; openssl rand -hex 16 2>/dev/null >"$f.tmp" || head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$f.tmp")
     chmod 600 "$f.tmp"; mv -f "$f.tmp" "$f"

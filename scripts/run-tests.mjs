@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs the compiled tests with node:test. Unit tests first (in parallel), then integration tests
 // one file at a time against the native stack, which this script starts if it is not running.
-// Usage: node scripts/run-tests.mjs [unit|integration|all] [name-filter]
+// Usage: node scripts/run-tests.mjs [unit|integration|all|cluster] [name-filter]
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
@@ -54,5 +54,13 @@ if (which === 'integration' || which === 'all') {
   // One file at a time: they share two cores with Kafka, QuestDB and the registry.
   const integration = run('integration', find(join(root, 'dist', 'test', 'integration')), ['--test-concurrency=1', '--test-timeout=600000']);
   status = status || integration;
+}
+// A three-broker cluster of its own, killed under load: heavy, and it failed 1 run in 5 on this
+// 2-core machine (final candles late in QuestDB after the failover, cause not found yet), so it runs
+// on demand (npm run test:cluster), not in `npm test`, until that is understood.
+if (which === 'cluster') {
+  const up = spawnSync('bash', [join(root, 'stack', 'stack.sh'), 'up'], { cwd: root, stdio: 'inherit' });
+  if (up.status !== 0) process.exit(up.status ?? 1);
+  status = run('cluster', find(join(root, 'dist', 'test', 'cluster')), ['--test-concurrency=1', '--test-timeout=900000']);
 }
 process.exit(status);

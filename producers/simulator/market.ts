@@ -89,11 +89,13 @@ export class MarketSimulator {
     if (toMicros <= fromMicros) return events;
     const mode = this.options.mode;
     const phase = sessionPhase(fromMicros, mode);
-    const endPhase = sessionPhase(toMicros, mode);
     // Single-price auctions: everything that queued up crosses at one price when the phase ends.
     if (this.lastPhase === 'pre-open' && phase !== 'pre-open') this.auction(fromMicros, ingestMicros, 'pre-open', events);
     if (this.lastPhase === 'closing-auction' && phase !== 'closing-auction') this.auction(fromMicros, ingestMicros, 'closing-auction', events);
-    this.lastPhase = endPhase === phase ? phase : endPhase;
+    // The phase this step traded in: the next step that starts in another phase crosses its auction.
+    // (Remembering the phase at this step's end lost the cross whenever a step ended on or across
+    // 15:30:00, which every run's steps do.)
+    this.lastPhase = phase;
 
     const seconds = (toMicros - fromMicros) / MICROS_PER_SECOND;
     const nxt = nxtPhase(fromMicros, mode);
@@ -163,7 +165,9 @@ export class MarketSimulator {
       if (this.rng.next() > Math.min(1, s.listing.activity * 50)) continue; // illiquid names may not cross
       this.drift(s);
       if (phase === 'closing-auction') s.closePrice = s.bid;
-      this.print(s, time, ingest, s.bid, 'AUCTION', sessionCode(phase), 'KRX', marketSessionOf(phase), events, 20);
+      // Both crosses belong to the regular session (09:00-15:30): the opening cross is its official
+      // open even though its orders queued in the pre-open auction (the trade code still says so).
+      this.print(s, time, ingest, s.bid, 'AUCTION', sessionCode(phase), 'KRX', 'REGULAR', events, 20);
     }
   }
 

@@ -69,8 +69,21 @@ test('krx session mode: auctions, closed hours and a U-shaped intraday profile',
   const sim = new MarketSimulator({ listings: generateListings(50, 1), seed: 1, ticksPerSecond: 1_000, mode: 'krx', orderBooks: false });
   assert.equal(sim.advance(kst('08:59') , kst('08:59') + 30 * S).ticks.length, 0, 'no continuous trading in the pre-open auction');
   const opening = sim.advance(kst('09:00'), kst('09:00') + S / 10).ticks;
-  assert.ok(opening.some((t) => t.side === 'AUCTION' && t.sessionCode === '10'), 'the opening auction crosses at 09:00');
+  assert.ok(opening.some((t) => t.side === 'AUCTION' && t.sessionCode === '10' && t.marketSession === 'REGULAR'), 'the opening auction crosses at 09:00, the regular session\'s official open');
   assert.equal(sim.advance(kst('15:30'), kst('15:30') + 10 * S).ticks.length, 0, 'closed between the closing auction and 15:40');
+});
+
+test('the closing auction crosses once, at 15:30:00, whatever the steps: ending on the close or across it', () => {
+  for (const step of [S / 10, 0.3 * S, 7 * S]) {
+    const sim = new MarketSimulator({ listings: generateListings(50, 1), seed: 2, ticksPerSecond: 1_000, mode: 'krx', orderBooks: false });
+    const crosses: number[] = [];
+    for (let t = kst('15:29') + 0.05 * S; t < kst('15:31'); t += step) {
+      for (const tick of sim.advance(t, t + step).ticks) if (tick.side === 'AUCTION') crosses.push(tick.exchangeTime);
+    }
+    assert.ok(crosses.length > 0, `step ${step}: the closing auction crossed`);
+    assert.ok(crosses.every((x) => x === crosses[0] && x >= kst('15:30') && x < kst('15:30') + step), `step ${step}: one cross, in the first step after 15:30:00`);
+    assert.ok(new Set(crosses.map(String)).size === 1);
+  }
 });
 
 test('the 2026 calendar: KRX after-market 16:00-20:00 and closing-price trading 15:40-16:00, NXT 08:00-08:50, 09:00:30-15:20 and 15:40-20:00', () => {
@@ -100,6 +113,8 @@ test('the 2026 calendar: KRX after-market 16:00-20:00 and closing-price trading 
   }
   assert.ok(day.books.some((b) => b.venue === 'NXT'));
   sim.advance(kst('15:20'), kst('15:30'));
+  const cross = sim.advance(kst('15:30'), kst('15:30') + S).ticks;
+  assert.ok(cross.length > 0 && cross.every((t) => t.side === 'AUCTION' && t.sessionCode === '21' && t.marketSession === 'REGULAR' && t.exchangeTime === kst('15:30')), 'the closing cross, in the regular session');
   const closing = sim.advance(kst('15:40'), kst('15:40') + 60 * S).ticks;
   const closingPrice = closing.filter((t) => t.venue === 'KRX');
   assert.ok(closingPrice.length > 0 && closingPrice.every((t) => t.marketSession === 'CLOSING_PRICE' && t.sessionCode === '31'));

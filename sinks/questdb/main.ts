@@ -12,7 +12,7 @@ import { topicCatalogue } from '../../lib/topics.js';
 import { IlpBuffer } from './ilp.js';
 import { writeIsolatingRejects } from './isolate.js';
 import { IlpHttpWriter, questdbExec } from './questdb-http.js';
-import { questdbMappings, type TableMapping } from './tables.js';
+import { addMissingColumnsSql, questdbMappings, type TableMapping } from './tables.js';
 
 const config = defineConfig({
   ...kafkaConfigSpec,
@@ -61,7 +61,14 @@ await runService({
     if (problems.length > 0) throw new AppError('CONFIG_INVALID', problems.join('\n'));
     const byTopic = new Map(mappings.map((m) => [m.topic.name, m]));
 
-    for (const m of mappings) await questdbExec(c.questdbUrl, m.ddl);
+    for (const m of mappings) {
+      await questdbExec(c.questdbUrl, m.ddl);
+      const { dataset = [] } = await questdbExec(c.questdbUrl, `SELECT "column" FROM table_columns('${m.table}')`);
+      for (const alter of addMissingColumnsSql(m.spec, m.table, dataset.map((r) => String(r[0])))) {
+        logger.info({ table: m.table, alter }, 'adding a column the table lacks');
+        await questdbExec(c.questdbUrl, alter);
+      }
+    }
     logger.info({ tables: mappings.map((m) => m.table) }, 'QuestDB tables ready');
 
     const kafka = createKafka({ brokers: c.brokers, clientId: c.clientId ?? 'questdb-sink', logger, maxOutageMs: c.maxOutageMs });

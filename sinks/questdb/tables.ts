@@ -93,6 +93,15 @@ const candles = (interval: CandleInterval) => defineTable<Candle>({
     boolean('is_final', (c) => c.isFinal),
     timestamp('window_end', (c) => c.windowEnd),
     timestamp('emitted_at', (c) => c.emittedAt),
+    // The session of the window's trades, or MIXED; a MIXED window's regular-session OHLCV (else NULL).
+    symbol('market_session', (c) => c.marketSession),
+    long('regular_open', (c) => c.regularOpen),
+    long('regular_high', (c) => c.regularHigh),
+    long('regular_low', (c) => c.regularLow),
+    long('regular_close', (c) => c.regularClose),
+    long('regular_volume', (c) => c.regularVolume),
+    long('regular_traded_value', (c) => c.regularTradedValue),
+    long('regular_trade_count', (c) => c.regularTradeCount),
   ],
   dedupKeys: ['symbol'],
   upsertKey: (c) => `${c.symbol}@${c.windowStart}`,
@@ -207,6 +216,16 @@ export function createTableSql(spec: TableSpec<unknown>, table: string): string 
   const columns = spec.columns.map((c) => `${c.name} ${c.type ?? DDL_TYPES[c.kind]}`);
   return `CREATE TABLE IF NOT EXISTS "${table}" (${[...columns, 'ts TIMESTAMP'].join(', ')}) ` +
     `TIMESTAMP(ts) PARTITION BY ${spec.partitionBy ?? 'DAY'} WAL DEDUP UPSERT KEYS(${['ts', ...spec.dedupKeys].join(', ')})`;
+}
+
+/**
+ * The columns a table created by an older version lacks, as ALTER statements: ILP would add a column
+ * only with the first row that has a value, and a panel reading a column that is still NULL
+ * everywhere (a candle's regular part, say) must not fail with "Invalid column" meanwhile.
+ */
+export function addMissingColumnsSql(spec: TableSpec<unknown>, table: string, existing: readonly string[]): string[] {
+  const have = new Set(existing.map((c) => c.toLowerCase()));
+  return spec.columns.filter((c) => !have.has(c.name.toLowerCase())).map((c) => `ALTER TABLE "${table}" ADD COLUMN ${c.name} ${c.type ?? DDL_TYPES[c.kind]}`);
 }
 
 /** One table of the running sink: its spec resolved against the topic namespace and table prefix. */

@@ -3,8 +3,9 @@ import { test } from 'node:test';
 import { topicCatalogue } from '../../../../lib/topics.js';
 import type { Candle, DailyBar, Indicators, OrderBook, Tick } from '../../../../schemas/generated/types.js';
 import { IlpBuffer } from '../../../../sinks/questdb/ilp.js';
-import { BOOK_LEVELS, createTableSql, questdbMappings, TABLES } from '../../../../sinks/questdb/tables.js';
+import { addMissingColumnsSql, BOOK_LEVELS, createTableSql, questdbMappings, TABLES } from '../../../../sinks/questdb/tables.js';
 import { clientBuffer, clientRows } from './client-reference.js';
+import { sessionFields } from '../../../../stream-processors/candles/sessions.js';
 
 /** A small deterministic generator (mulberry32), so the records differ but every run is the same. */
 function rng(seed: number) {
@@ -39,6 +40,10 @@ function candles(n: number, interval: string): Candle[] {
       symbol: ['005930', '000660'][i % 2] as string, interval, windowStart: T0 + i * 1_000_000, windowEnd: T0 + (i + 1) * 1_000_000, open, high: open + 50, low: open - 50, close: open + 10,
       volume, tradedValue: volume * open, tradeCount: 1 + (i % 9),
       vwap: [open, open + 0.5, 61_234.567_891_23, 0, -0, 1e300, NaN][i % 7] as number, isFinal: i % 3 === 0, emittedAt: T0 + i * 1_000_000 + 250_000,
+      // Every session; MIXED ones with and without a regular part (null columns are left out of the line).
+      ...sessionFields(i % 6 === 5
+        ? { session: 'MIXED', regular: i % 12 === 5 ? null : { open, high: open + 40, low: open - 1, close: open + 3, volume: 2 ** 53 - 1, tradedValue: 0, tradeCount: 1, firstTime: 0, firstSequence: 0, lastTime: 0, lastSequence: 0 } }
+        : { session: (['UNKNOWN', 'PRE_MARKET', 'REGULAR', 'AFTER_MARKET', 'CLOSING_PRICE'] as const)[i % 5] ?? 'REGULAR' }),
     };
   });
 }
@@ -94,7 +99,7 @@ test('every table encodes byte for byte as the official client writes the same r
   }
 });
 
-test('ticks (with the venue and session added for NXT) and candles keep the exact rows of the hand-written client calls they replace', () => {
+test('ticks (with the venue and session added for NXT) and candles (with the session added) keep the exact rows of the hand-written client calls they replace', () => {
   const m = questdbMappings(topicCatalogue(), '');
   const encode = (topic: string, rows: unknown[]) => {
     const out = new IlpBuffer();
@@ -113,17 +118,34 @@ test('ticks (with the venue and session added for NXT) and candles keep the exac
   assert.equal(encode('market.ticks.v1', ticks(40)), b.toBufferView()?.toString('hex'));
   const c = clientBuffer();
   for (const k of candles(30, '1s')) {
-    c.table('candles_1s').symbol('symbol', k.symbol).intColumn('open', k.open).intColumn('high', k.high).intColumn('low', k.low).intColumn('close', k.close)
+    const row = c.table('candles_1s').symbol('symbol', k.symbol).symbol('market_session', k.marketSession).intColumn('open', k.open).intColumn('high', k.high).intColumn('low', k.low).intColumn('close', k.close)
       .intColumn('volume', k.volume).intColumn('traded_value', k.tradedValue).intColumn('trade_count', k.tradeCount).floatColumn('vwap', k.vwap)
-      .booleanColumn('is_final', k.isFinal).timestampColumn('window_end', k.windowEnd, 'us').timestampColumn('emitted_at', k.emittedAt, 'us').at(k.windowStart, 'us');
+      .booleanColumn('is_final', k.isFinal).timestampColumn('window_end', k.windowEnd, 'us').timestampColumn('emitted_at', k.emittedAt, 'us');
+    // The regular part of a MIXED candle (candles with sessions), absent otherwise.
+    if (k.regularOpen !== null) {
+      row.intColumn('regular_open', k.regularOpen).intColumn('regular_high', k.regularHigh as number).intColumn('regular_low', k.regularLow as number)
+        .intColumn('regular_close', k.regularClose as number).intColumn('regular_volume', k.regularVolume as number)
+        .intColumn('regular_traded_value', k.regularTradedValue as number).intColumn('regular_trade_count', k.regularTradeCount as number);
+    }
+    row.at(k.windowStart, 'us');
   }
   assert.equal(encode('market.candles.1s.v1', candles(30, '1s')), c.toBufferView()?.toString('hex'));
+});
+
+test('a table created by an older version gets the columns it lacks, with their DDL types, and nothing else', () => {
+  const spec = TABLES.find((t) => t.table === 'candles_1s') as never;
+  const before = ['symbol', 'open', 'high', 'low', 'close', 'volume', 'traded_value', 'trade_count', 'vwap', 'is_final', 'window_end', 'emitted_at', 'ts'];
+  assert.deepEqual(addMissingColumnsSql(spec, 'x_candles_1s', before), [
+    'market_session SYMBOL', 'regular_open LONG', 'regular_high LONG', 'regular_low LONG', 'regular_close LONG', 'regular_volume LONG',
+    'regular_traded_value LONG', 'regular_trade_count LONG',
+  ].map((c) => `ALTER TABLE "x_candles_1s" ADD COLUMN ${c}`));
+  assert.deepEqual(addMissingColumnsSql(spec, 'x_candles_1s', [...before, 'MARKET_SESSION', 'regular_open', 'regular_high', 'regular_low', 'regular_close', 'regular_volume', 'regular_traded_value', 'regular_trade_count']), [], 'names compare case-insensitively, as QuestDB does');
 });
 
 test('the generated DDL keeps the tables as they were: columns, WAL, daily partitions, DEDUP keys', () => {
   const ddl = (table: string) => createTableSql(TABLES.find((t) => t.table === table) as never, table);
   assert.equal(ddl('ticks'), 'CREATE TABLE IF NOT EXISTS "ticks" (symbol SYMBOL CAPACITY 4096 CACHE, price LONG, quantity LONG, side SYMBOL, cumulative_volume LONG, cumulative_value LONG, seq LONG, source SYMBOL, session_code SYMBOL, halted BOOLEAN, ingest_time TIMESTAMP, venue SYMBOL, market_session SYMBOL, ts TIMESTAMP) TIMESTAMP(ts) PARTITION BY DAY WAL DEDUP UPSERT KEYS(ts, symbol, seq, venue)');
-  assert.equal(ddl('candles_1s'), 'CREATE TABLE IF NOT EXISTS "candles_1s" (symbol SYMBOL CAPACITY 4096 CACHE, open LONG, high LONG, low LONG, close LONG, volume LONG, traded_value LONG, trade_count LONG, vwap DOUBLE, is_final BOOLEAN, window_end TIMESTAMP, emitted_at TIMESTAMP, ts TIMESTAMP) TIMESTAMP(ts) PARTITION BY DAY WAL DEDUP UPSERT KEYS(ts, symbol)');
+  assert.equal(ddl('candles_1s'), 'CREATE TABLE IF NOT EXISTS "candles_1s" (symbol SYMBOL CAPACITY 4096 CACHE, open LONG, high LONG, low LONG, close LONG, volume LONG, traded_value LONG, trade_count LONG, vwap DOUBLE, is_final BOOLEAN, window_end TIMESTAMP, emitted_at TIMESTAMP, market_session SYMBOL, regular_open LONG, regular_high LONG, regular_low LONG, regular_close LONG, regular_volume LONG, regular_traded_value LONG, regular_trade_count LONG, ts TIMESTAMP) TIMESTAMP(ts) PARTITION BY DAY WAL DEDUP UPSERT KEYS(ts, symbol)');
   const book = ddl('orderbook');
   for (let i = 1; i <= BOOK_LEVELS; i++) for (const col of [`ask_price_${i} LONG`, `ask_qty_${i} LONG`, `bid_price_${i} LONG`, `bid_qty_${i} LONG`]) assert.ok(book.includes(col), col);
   assert.match(book, /total_ask_qty LONG, total_bid_qty LONG.*DEDUP UPSERT KEYS\(ts, symbol, seq, venue\)$/);

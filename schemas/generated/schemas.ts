@@ -79,6 +79,88 @@ export const CandleSchema: avro.Schema = {
         "logicalType": "timestamp-micros"
       },
       "doc": "processing time of this emission, for freshness metrics"
+    },
+    {
+      "name": "marketSession",
+      "type": {
+        "type": "enum",
+        "name": "CandleSession",
+        "symbols": [
+          "UNKNOWN",
+          "PRE_MARKET",
+          "REGULAR",
+          "AFTER_MARKET",
+          "CLOSING_PRICE",
+          "MIXED"
+        ],
+        "default": "UNKNOWN",
+        "doc": "the market session of the window's trades (the ticks' marketSession), or MIXED when they belong to several"
+      },
+      "default": "UNKNOWN",
+      "doc": "added 2026-12 (records written before read UNKNOWN): the session of every trade in the window, or MIXED; a regular-hours chart keeps REGULAR candles and the regular* part of MIXED ones"
+    },
+    {
+      "name": "regularOpen",
+      "type": [
+        "null",
+        "long"
+      ],
+      "default": null,
+      "doc": "only on a MIXED candle with regular-session trades: the OHLCV of those trades alone (regular* fields), so a regular-hours chart is exact at every interval; null otherwise"
+    },
+    {
+      "name": "regularHigh",
+      "type": [
+        "null",
+        "long"
+      ],
+      "default": null,
+      "doc": "see regularOpen"
+    },
+    {
+      "name": "regularLow",
+      "type": [
+        "null",
+        "long"
+      ],
+      "default": null,
+      "doc": "see regularOpen"
+    },
+    {
+      "name": "regularClose",
+      "type": [
+        "null",
+        "long"
+      ],
+      "default": null,
+      "doc": "see regularOpen"
+    },
+    {
+      "name": "regularVolume",
+      "type": [
+        "null",
+        "long"
+      ],
+      "default": null,
+      "doc": "see regularOpen"
+    },
+    {
+      "name": "regularTradedValue",
+      "type": [
+        "null",
+        "long"
+      ],
+      "default": null,
+      "doc": "see regularOpen"
+    },
+    {
+      "name": "regularTradeCount",
+      "type": [
+        "null",
+        "long"
+      ],
+      "default": null,
+      "doc": "see regularOpen"
     }
   ]
 } as avro.Schema;

@@ -89,5 +89,5 @@ await runService({
 
 function toTrade(t: Tick): TradeInput {
   validateTick(t);
-  return { symbol: t.symbol, time: t.exchangeTime, sequence: t.sequence, price: t.price, quantity: t.quantity };
+  return { symbol: t.symbol, time: t.exchangeTime, sequence: t.sequence, price: t.price, quantity: t.quantity, session: t.marketSession };
 }

@@ -1,5 +1,6 @@
 import type { Candle } from '../../schemas/generated/types.js';
 import type { InRecord, Processor, ProcessorContext, ProcessResult } from '../runtime/processor.js';
+import { sessionFields, type SessionTracked } from './sessions.js';
 import { PartitionWindows, type CandleState, type TradeInput } from './windows.js';
 
 export interface CandleProcessorOptions {
@@ -73,7 +74,7 @@ export class CandleProcessor implements Processor<TradeInput, CandleOutputs> {
 }
 
 /** The OHLCV of one window, whatever it was folded from (trades, or 1 s candles for the roll-ups). */
-export type WindowOhlcv = Pick<CandleState, 'symbol' | 'start' | 'end' | 'open' | 'high' | 'low' | 'close' | 'volume' | 'tradedValue' | 'tradeCount'>;
+export type WindowOhlcv = Pick<CandleState, 'symbol' | 'start' | 'end' | 'open' | 'high' | 'low' | 'close' | 'volume' | 'tradedValue' | 'tradeCount'> & SessionTracked;
 
 export function toCandle(c: WindowOhlcv, interval: string, isFinal: boolean, emittedAt: number): Candle {
   return {
@@ -91,6 +92,7 @@ export function toCandle(c: WindowOhlcv, interval: string, isFinal: boolean, emi
     vwap: c.volume > 0 ? c.tradedValue / c.volume : 0,
     isFinal,
     emittedAt,
+    ...sessionFields(c),
   };
 }
 

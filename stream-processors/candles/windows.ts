@@ -1,7 +1,9 @@
 import { windowStartOf } from '../../lib/time.js';
+import type { MarketSession } from '../../schemas/generated/types.js';
+import { sessionOfTrade, trackSession, tradePart, type SessionTracked } from './sessions.js';
 
 /** Running OHLCV of one symbol in one window. Prices and volumes stay integers (KRW, shares). */
-export interface CandleState {
+export interface CandleState extends SessionTracked {
   symbol: string;
   start: number;
   end: number;
@@ -28,6 +30,8 @@ export interface TradeInput {
   sequence: number;
   price: number;
   quantity: number;
+  /** The tick's market session; absent reads UNKNOWN. */
+  session?: MarketSession;
 }
 
 export type AddResult = 'accepted' | 'late' | 'already-processed';
@@ -69,15 +73,20 @@ export class PartitionWindows {
       this.byStart.set(start, bucket);
     }
     const c = bucket.get(trade.symbol);
+    const session = sessionOfTrade(trade.session);
     if (!c) {
       bucket.set(trade.symbol, {
-        symbol: trade.symbol, start, end,
+        symbol: trade.symbol, start, end, session,
         open: trade.price, high: trade.price, low: trade.price, close: trade.price,
         volume: trade.quantity, tradedValue: trade.price * trade.quantity, tradeCount: 1,
         firstOffset: offset, firstTime: trade.time, firstSequence: trade.sequence, lastTime: trade.time, lastSequence: trade.sequence, dirty: true,
       });
       return 'accepted';
     }
+    trackSession(c, session, () => (session === 'REGULAR' ? tradePart(trade.price, trade.quantity, trade.time, trade.sequence) : null), () => ({
+      open: c.open, high: c.high, low: c.low, close: c.close, volume: c.volume, tradedValue: c.tradedValue, tradeCount: c.tradeCount,
+      firstTime: c.firstTime, firstSequence: c.firstSequence, lastTime: c.lastTime, lastSequence: c.lastSequence,
+    }));
     if (trade.price > c.high) c.high = trade.price;
     if (trade.price < c.low) c.low = trade.price;
     // Open and close follow exchange time, then sequence, not arrival: an out-of-order trade within

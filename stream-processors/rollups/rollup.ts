@@ -3,6 +3,7 @@ import type { Candle } from '../../schemas/generated/types.js';
 import type { InRecord, Processor, ProcessorContext, ProcessResult } from '../runtime/processor.js';
 import { jsonStore, type KeyValueStore, type StoreSpec } from '../runtime/store.js';
 import { gcd, toCandle, type WindowOhlcv } from '../candles/processor.js';
+import { regularContentOf, trackSession } from '../candles/sessions.js';
 
 export const ROLLUP_INTERVALS = ['1m', '5m', '15m', '1h', '1d'] as const;
 export type RollupInterval = (typeof ROLLUP_INTERVALS)[number];
@@ -106,8 +107,13 @@ export class RollupProcessor implements Processor<Candle, RollupOutputs> {
         open: c.open, high: c.high, low: c.low, close: c.close,
         volume: c.volume, tradedValue: c.tradedValue, tradeCount: c.tradeCount,
         firstStart: c.windowStart, lastStart: c.windowStart,
+        session: c.marketSession, regular: c.marketSession === 'MIXED' ? regularContentOf(c, c.windowStart) : null,
       });
     } else {
+      trackSession(s, c.marketSession, () => regularContentOf(c, c.windowStart), () => ({
+        open: s.open, high: s.high, low: s.low, close: s.close, volume: s.volume, tradedValue: s.tradedValue, tradeCount: s.tradeCount,
+        firstTime: s.firstStart, firstSequence: 0, lastTime: s.lastStart, lastSequence: 0,
+      }));
       if (c.high > s.high) s.high = c.high;
       if (c.low < s.low) s.low = c.low;
       if (c.windowStart < s.firstStart) {

@@ -1,4 +1,4 @@
-import type { Candle, Tick } from '../../schemas/generated/types.js';
+import type { Candle, MarketSession, Tick } from '../../schemas/generated/types.js';
 
 export type ExpectedCandle = Pick<Candle, 'symbol' | 'windowStart' | 'open' | 'high' | 'low' | 'close' | 'volume' | 'tradedValue' | 'tradeCount'>;
 
@@ -38,4 +38,37 @@ export function expectedCandles(ticks: readonly Tick[], sizeMicros: number, alig
     });
   }
   return out;
+}
+
+export type ExpectedSessionFields = Pick<Candle, 'marketSession' | 'regularOpen' | 'regularHigh' | 'regularLow' | 'regularClose' | 'regularVolume' | 'regularTradedValue' | 'regularTradeCount'>;
+
+/**
+ * A window's session fields from its trades, the plainest way: the one session they share (absent
+ * reads UNKNOWN) or MIXED; for MIXED, the OHLCV of the REGULAR trades alone, ordered by (time, sequence).
+ */
+export function expectedSessionFields(trades: ReadonlyArray<{ session?: MarketSession; time: number; sequence: number; price: number; quantity: number }>): ExpectedSessionFields {
+  const sessions = new Set(trades.map((t) => t.session ?? 'UNKNOWN'));
+  const regular = trades.filter((t) => t.session === 'REGULAR').sort((a, b) => a.time - b.time || a.sequence - b.sequence);
+  const mixed = sessions.size > 1;
+  const r = mixed && regular.length > 0;
+  return {
+    marketSession: mixed ? 'MIXED' : ([...sessions][0] ?? 'UNKNOWN'),
+    regularOpen: r ? (regular[0]?.price ?? null) : null,
+    regularHigh: r ? Math.max(...regular.map((t) => t.price)) : null,
+    regularLow: r ? Math.min(...regular.map((t) => t.price)) : null,
+    regularClose: r ? (regular[regular.length - 1]?.price ?? null) : null,
+    regularVolume: r ? regular.reduce((s, t) => s + t.quantity, 0) : null,
+    regularTradedValue: r ? regular.reduce((s, t) => s + t.price * t.quantity, 0) : null,
+    regularTradeCount: r ? regular.length : null,
+  };
+}
+
+/** The session fields of every window of `sizeMicros` (shifted by `alignOffsetMicros`), by symbol@windowStart. */
+export function expectedWindowSessions(ticks: readonly Tick[], sizeMicros: number, alignOffsetMicros = 0): Map<string, ExpectedSessionFields> {
+  const groups = new Map<string, Tick[]>();
+  for (const t of ticks) {
+    const key = `${t.symbol}@${Math.floor((t.exchangeTime + alignOffsetMicros) / sizeMicros) * sizeMicros - alignOffsetMicros}`;
+    groups.set(key, [...(groups.get(key) ?? []), t]);
+  }
+  return new Map([...groups].map(([key, g]) => [key, expectedSessionFields(g.map((t) => ({ session: t.marketSession, time: t.exchangeTime, sequence: t.sequence, price: t.price, quantity: t.quantity })))]));
 }

@@ -26,7 +26,7 @@ export function sliceEnv(name: string) {
 }
 
 /** Runs the simulator to completion over a historical interval, as fast as Kafka takes it. */
-export async function simulate(common: Record<string, string>, opts: { symbols: number; ticksPerSecond: number; seconds: number; start: string; seed?: number; orderBooks?: boolean }): Promise<void> {
+export async function simulate(common: Record<string, string>, opts: { symbols: number; ticksPerSecond: number; seconds: number; start: string; seed?: number; orderBooks?: boolean; session?: 'always' | 'krx' }): Promise<void> {
   const sim = startService('producers/simulator/main.js', {
     ...common,
     SIM_SYMBOLS: String(opts.symbols),
@@ -36,6 +36,7 @@ export async function simulate(common: Record<string, string>, opts: { symbols: 
     SIM_SPEED: '0',
     SIM_SEED: String(opts.seed ?? 42),
     SIM_ORDERBOOKS: String(opts.orderBooks ?? false),
+    SIM_SESSION: opts.session ?? 'always',
   });
   const code = await sim.exited;
   if (code !== 0) throw new Error(`simulator exited ${code}:\n${sim.output().slice(-3000)}`);

@@ -5,7 +5,7 @@ import { AvroSerde } from '../../lib/serde.js';
 import { TickSchema } from '../../schemas/generated/schemas.js';
 import type { Candle, Tick } from '../../schemas/generated/types.js';
 import { ROLLUP_INTERVALS, rollupWindow, type RollupInterval } from '../../stream-processors/rollups/rollup.js';
-import { expectedCandles } from './candles.js';
+import { expectedCandles, expectedWindowSessions } from './candles.js';
 import { readTopic, testKafka } from './kafka.js';
 import { isoToMicros, questdbQuery } from './questdb.js';
 import { stackEnv } from './stack.js';
@@ -74,12 +74,16 @@ export async function assertRollupsEqualTicks(ns: { topicNamespace: string; tabl
   await waitFor('every daily final', async () => ((await readFinals(topic('1d'), cutoff)).size === expected1d.size ? true : undefined), { timeoutMs: 120_000, intervalMs: 2_000 });
   for (const iv of ROLLUP_INTERVALS) {
     const expected = expectedWindows(ticks, iv);
+    const { sizeMicros, alignOffsetMicros } = rollupWindow(iv);
+    const sessions = expectedWindowSessions(ticks, sizeMicros, alignOffsetMicros);
     const finals = await readFinals(topic(iv), cutoff);
     assert.equal(finals.size, expected.size, `${iv}: one final per window`);
     for (const [key, e] of expected) {
       const c = finals.get(key);
       assert.ok(c, `${iv}: missing ${key}`);
       assert.deepEqual({ symbol: c.symbol, windowStart: c.windowStart, open: c.open, high: c.high, low: c.low, close: c.close, volume: c.volume, tradedValue: c.tradedValue, tradeCount: c.tradeCount }, e, `${iv} ${key}`);
+      const { marketSession, regularOpen, regularHigh, regularLow, regularClose, regularVolume, regularTradedValue, regularTradeCount } = c;
+      assert.deepEqual({ marketSession, regularOpen, regularHigh, regularLow, regularClose, regularVolume, regularTradedValue, regularTradeCount }, sessions.get(key), `${iv} ${key}: session`);
     }
   }
   // The sink's candle mappings carry the roll-ups: finals overwrite their in-progress rows.
@@ -87,9 +91,15 @@ export async function assertRollupsEqualTicks(ns: { topicNamespace: string; tabl
     const expected = expectedWindows(ticks, iv);
     const table = `${ns.tablePrefix}candles_${iv}`;
     const rows = await waitFor(`${table} complete`, async () => {
-      const r = await questdbQuery(`select symbol, ts, volume, is_final from "${table}" where ts < '${new Date(cutoff / 1000).toISOString()}'`).catch(() => []);
+      const r = await questdbQuery(`select symbol, ts, volume, is_final, market_session, regular_volume from "${table}" where ts < '${new Date(cutoff / 1000).toISOString()}'`).catch(() => []);
       return r.length === expected.size && r.every((x) => x['is_final'] === true) ? r : undefined;
     }, { timeoutMs: 180_000, intervalMs: 1_000 });
-    for (const r of rows) assert.equal(r['volume'], expected.get(`${r['symbol']}@${isoToMicros(r['ts'] as string)}`)?.volume, `${table} ${r['symbol']} ${r['ts']}`);
+    const { sizeMicros, alignOffsetMicros } = rollupWindow(iv);
+    const sessions = expectedWindowSessions(ticks, sizeMicros, alignOffsetMicros);
+    for (const r of rows) {
+      const key = `${r['symbol']}@${isoToMicros(r['ts'] as string)}`;
+      assert.equal(r['volume'], expected.get(key)?.volume, `${table} ${r['symbol']} ${r['ts']}`);
+      assert.deepEqual([r['market_session'], r['regular_volume']], [sessions.get(key)?.marketSession, sessions.get(key)?.regularVolume], `${table} ${key}: session`);
+    }
   }
 }

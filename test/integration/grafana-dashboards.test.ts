@@ -13,10 +13,19 @@ import { waitFor } from '../helpers/wait.js';
 const running: RunningService[] = [];
 after(() => stopAll(...running));
 
+interface CustomVariable { name: string; type: string; options?: Array<{ value: string }> }
+
 const dashboards = readdirSync(join(REPO_ROOT, 'grafana', 'dashboards'))
   // The daily KRX dashboard (Postgres + daily data, no 1 s refresh) has its own test: krx/dashboard.test.ts.
   .filter((f) => f.endsWith('.json') && f !== 'krx-market.json')
-  .map((f) => ({ file: f, json: JSON.parse(readFileSync(join(REPO_ROOT, 'grafana', 'dashboards', f), 'utf8')) as { refresh?: string } }));
+  .map((f) => ({ file: f, json: JSON.parse(readFileSync(join(REPO_ROOT, 'grafana', 'dashboards', f), 'utf8')) as { refresh?: string; templating?: { list?: CustomVariable[] } } }));
+
+/** The settings to run each query with: the first option of every custom variable, then each other option in turn. */
+function variableSettings(json: { templating?: { list?: CustomVariable[] } }): Array<Record<string, string>> {
+  const customs = (json.templating?.list ?? []).filter((v) => v.type === 'custom' && (v.options?.length ?? 0) > 0);
+  const base = Object.fromEntries(customs.map((v) => [v.name, (v.options?.[0] as { value: string }).value]));
+  return [base, ...customs.flatMap((v) => (v.options ?? []).slice(1).map((o) => ({ ...base, [v.name]: o.value })))];
+}
 
 test('every dashboard refreshes every second and every panel query runs on the real QuestDB and Prometheus, with data', async () => {
   assert.ok(dashboards.length > 0);
@@ -47,9 +56,12 @@ test('every dashboard refreshes every second and every panel query runs on the r
       for (const t of targets) {
         const where = `${file} / ${t.panel} / ${t.refId}`;
         if (t.datasourceUid === 'questdb') {
-          const sql = expandSqlMacros(interpolateVariables(t.query, { symbol: '005930' }), range, 1000);
-          const res = await client.query(sql).catch((err: Error) => assert.fail(`${where}: ${err.message}\n${sql}`));
-          assert.ok(res.rows.length > 0, `${where} returned no rows:\n${sql}`);
+          // Every option of every custom variable (e.g. all or regular hours), one variable at a time.
+          for (const vars of variableSettings(json)) {
+            const sql = expandSqlMacros(interpolateVariables(t.query, { symbol: '005930', ...vars }), range, 1000);
+            const res = await client.query(sql).catch((err: Error) => assert.fail(`${where}: ${err.message}\n${sql}`));
+            assert.ok(res.rows.length > 0, `${where} returned no rows:\n${sql}`);
+          }
         } else if (t.datasourceUid === 'prometheus') {
           const expr = expandPromQl(t.query, 1000);
           const url = `${stackEnv().PROMETHEUS_URL}/api/v1/query?query=${encodeURIComponent(expr)}`;

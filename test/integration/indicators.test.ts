@@ -13,6 +13,7 @@ import { startService, type RunningService } from '../helpers/service-process.js
 import { REPO_ROOT, stackEnv } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
 import { yesterdayAt } from '../helpers/time.js';
+import { sessionFields } from '../../stream-processors/candles/sessions.js';
 
 const running: RunningService[] = [];
 after(() => stopAll(...running));
@@ -38,7 +39,7 @@ test('1 m candles → indicators service → topic and QuestDB: equal to TA-Lib 
   const serde = new AvroSerde(stackEnv().SCHEMA_REGISTRY_URL);
   const writer = await serde.registerValueSchema<Candle>(candlesTopic, CandleSchema);
   const messages = fixture.bars.flatMap((b, i) => {
-    const c: Candle = { symbol: '005930', interval: '1m', windowStart: T0 + i * 60_000_000, windowEnd: T0 + (i + 1) * 60_000_000, open: b.close, high: b.high, low: Math.min(b.low, b.close), close: b.close, volume: b.volume, tradedValue: b.tradedValue, tradeCount: 1, vwap: b.close, isFinal: true, emittedAt: 0 };
+    const c: Candle = { symbol: '005930', interval: '1m', windowStart: T0 + i * 60_000_000, windowEnd: T0 + (i + 1) * 60_000_000, open: b.close, high: b.high, low: Math.min(b.low, b.close), close: b.close, volume: b.volume, tradedValue: b.tradedValue, tradeCount: 1, vwap: b.close, isFinal: true, emittedAt: 0, ...sessionFields({}) };
     return [...(i % 10 === 9 ? [{ ...c, isFinal: false }] : []), c].map((x) => ({ key: x.symbol, value: writer.encode(x) }));
   });
   const producer = testKafka().producer();

@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
+import { expectedCandles, expectedWindowSessions } from '../helpers/candles.js';
+import { testKafka } from '../helpers/kafka.js';
 import { readTicks, simulate, sliceEnv, stopAll } from '../helpers/pipeline.js';
+import { isoToMicros, questdbQuery } from '../helpers/questdb.js';
 import { assertRollupsEqualTicks, expectedWindows, sendClosingTicks } from '../helpers/rollups.js';
+import { rollupWindow } from '../../stream-processors/rollups/rollup.js';
 import { startService, type RunningService } from '../helpers/service-process.js';
 import { yesterdayAt } from '../helpers/time.js';
 
@@ -36,4 +40,48 @@ test('ticks → 1 s candles → 1 m … 1 d roll-ups across midnight KST: one fi
   assert.equal(new Set([...expectedWindows(ticks, '1d').keys()].map((k) => k.split('@')[1])).size, 2, 'the ticks span two KST days');
   await assertRollupsEqualTicks(ns, ticks, cutoff, ['1m', '1d']);
   assert.equal(rollups.child.exitCode, null);
+});
+
+test('a KRX afternoon: candles carry the session; windows holding the closing cross and after-hours trades are MIXED with their regular part; the regular-hours chart query is exact', async () => {
+  const { common: base, ns, ticksTopic } = sliceEnv('sessions');
+  const common = { ...base, ROLLUPS_APP_ID: `${ns.id}-rollups` };
+  // 15:18-15:47 KST: continuous trading to 15:20, the closing auction crossing at 15:30:00, closing-price
+  // trading (KRX) and the after-market (NXT) from 15:40, at once.
+  const start = yesterdayAt('06:18');
+  const SECONDS = 29 * 60;
+
+  const processor = startService('stream-processors/candles/main.js', common);
+  running.push(processor);
+  await processor.waitForLog(/candle processor running/);
+  const rollups = startService('stream-processors/rollups/main.js', common);
+  running.push(rollups);
+  await rollups.waitForLog(/candle roll-ups running/);
+  const sink = startService('sinks/questdb/main.js', { ...common, SINK_TOPICS: 'market.candles.15m.v1,market.candles.1h.v1' });
+  running.push(sink);
+  await sink.waitForLog(/QuestDB sink running/);
+
+  await simulate(common, { symbols: 20, ticksPerSecond: 40, seconds: SECONDS, start: start.toISOString(), seed: 5, session: 'krx' });
+  const admin = testKafka().admin();
+  await admin.connect();
+  const produced = (await admin.fetchTopicOffsets(ticksTopic)).reduce((n, p) => n + Number(p.high), 0);
+  await admin.disconnect();
+  const ticks = await readTicks(ticksTopic, produced);
+  const sessions = new Set(ticks.map((t) => t.marketSession));
+  for (const s of ['REGULAR', 'CLOSING_PRICE', 'AFTER_MARKET'] as const) assert.ok(sessions.has(s), `the afternoon has ${s} trades`);
+  const mixed15m = [...expectedWindowSessions(ticks, rollupWindow('15m').sizeMicros).values()].filter((w) => w.marketSession === 'MIXED' && w.regularVolume !== null);
+  assert.ok(mixed15m.length > 0, 'some 15 m windows hold the closing cross and after-hours trades');
+
+  const cutoff = await sendClosingTicks(ticksTopic, start.getTime() * 1000 + 26 * 3600 * 1_000_000, 3);
+  // Every interval's finals (OHLCV and session fields) against the ticks, and the two QuestDB tables.
+  await assertRollupsEqualTicks(ns, ticks, cutoff, ['15m', '1h']);
+
+  // The dashboard's regular-hours rows: REGULAR candles whole, MIXED ones by their regular part.
+  const regular = expectedCandles(ticks.filter((t) => t.marketSession === 'REGULAR'), rollupWindow('1h').sizeMicros);
+  const rows = await questdbQuery(`select symbol, ts, coalesce(regular_open, open) o, coalesce(regular_high, high) h, coalesce(regular_low, low) l, coalesce(regular_close, close) c, coalesce(regular_volume, volume) v
+    from "${ns.tablePrefix}candles_1h" where (market_session = 'REGULAR' or regular_open is not null) and ts < '${new Date(cutoff / 1000).toISOString()}'`);
+  assert.equal(rows.length, regular.size, 'one regular-hours row per window with regular trades');
+  for (const r of rows) {
+    const e = regular.get(`${r['symbol']}@${isoToMicros(r['ts'] as string)}`);
+    assert.deepEqual([r['o'], r['h'], r['l'], r['c'], r['v']], [e?.open, e?.high, e?.low, e?.close, e?.volume], `regular hours ${r['symbol']} ${r['ts']}`);
+  }
 });

@@ -4,6 +4,7 @@ import type { Candle } from '../../../../schemas/generated/types.js';
 import { CandleTask, decodeCheckpointMetadata, encodeCheckpointMetadata, type Checkpoint } from '../../../../stream-processors/candles/candle-task.js';
 import type { TradeInput } from '../../../../stream-processors/candles/windows.js';
 import { Random } from '../../../../producers/simulator/random.js';
+import { expectedSessionFields } from '../../../helpers/candles.js';
 
 const S = 1_000_000; // one second in micros
 const T0 = 1_763_780_400 * S; // 2025-11-22T03:00:00Z, a whole second
@@ -31,6 +32,7 @@ function expectedCandles(trades: readonly TradeInput[]): Map<string, Omit<Candle
       symbol: first.symbol, windowStart: start, windowEnd: start + S,
       open: first.price, close: last.price, high: Math.max(...g.map((t) => t.price)), low: Math.min(...g.map((t) => t.price)),
       volume, tradedValue: value, tradeCount: g.length, vwap: value / volume,
+      ...expectedSessionFields(g),
     });
   }
   return out;
@@ -41,6 +43,8 @@ function expectedCandles(trades: readonly TradeInput[]): Map<string, Omit<Candle
  * grace), so arrival order differs from event order; `lateEvery` delays every n-th trade by 3 s,
  * beyond the grace, so it must come out as late.
  */
+const SESSIONS = ['REGULAR', 'REGULAR', 'REGULAR', 'REGULAR', 'AFTER_MARKET', 'CLOSING_PRICE', undefined] as const;
+
 function jitteredTrades(n: number, seed: number, lateEvery = 0): TradeInput[] {
   const rng = new Random(seed);
   const symbols = ['005930', '000660', '035720'];
@@ -50,7 +54,10 @@ function jitteredTrades(n: number, seed: number, lateEvery = 0): TradeInput[] {
     const symbol = symbols[rng.int(0, symbols.length)] as string;
     const s = (seq.get(symbol) ?? 0) + 1;
     seq.set(symbol, s);
-    const trade = { symbol, time: T0 + i * 10_000, sequence: s, price: 60_000 + rng.int(-20, 20) * 100, quantity: rng.int(1, 500) };
+    const trade: TradeInput = { symbol, time: T0 + i * 10_000, sequence: s, price: 60_000 + rng.int(-20, 20) * 100, quantity: rng.int(1, 500) };
+    // Sessions mixed inside windows (and some absent) so every path of the session fields is taken.
+    const session = SESSIONS[rng.int(0, SESSIONS.length)];
+    if (session) trade.session = session;
     const delay = lateEvery > 0 && i % lateEvery === lateEvery - 1 ? 3 * S : rng.int(0, 300_000);
     arrivals.push({ at: trade.time + delay, trade });
   }

@@ -5,6 +5,7 @@ import { newIndicatorState, stepIndicators } from '../../../../stream-processors
 import { IndicatorProcessor, indicatorStores, type IndicatorOutputs } from '../../../../stream-processors/indicators/processor.js';
 import { TestDriver } from '../../../../stream-processors/runtime/test-driver.js';
 import { Random } from '../../../../producers/simulator/random.js';
+import { sessionFields } from '../../../../stream-processors/candles/sessions.js';
 
 const M = 60_000_000;
 const T0 = Date.parse('2026-11-20T00:00:00Z') * 1000;
@@ -18,7 +19,7 @@ function candles(symbol: string, n: number, seed: number): Candle[] {
     const high = Math.max(open, price) + rng.int(0, 5) * 50;
     const low = Math.min(open, price) - rng.int(0, 5) * 50;
     const volume = rng.int(1, 1000);
-    return { symbol, interval: '1m', windowStart: T0 + i * M, windowEnd: T0 + (i + 1) * M, open, high, low, close: price, volume, tradedValue: volume * price, tradeCount: 3, vwap: price, isFinal: true, emittedAt: 0 };
+    return { symbol, interval: '1m', windowStart: T0 + i * M, windowEnd: T0 + (i + 1) * M, open, high, low, close: price, volume, tradedValue: volume * price, tradeCount: 3, vwap: price, isFinal: true, emittedAt: 0, ...sessionFields({}) };
   });
 }
 

@@ -7,10 +7,14 @@ import type { TradeInput } from '../../../../stream-processors/candles/windows.j
 import { ROLLUP_INTERVALS, RollupProcessor, rollupStores, rollupWindow, type RollupOutputs } from '../../../../stream-processors/rollups/rollup.js';
 import { TestDriver } from '../../../../stream-processors/runtime/test-driver.js';
 import { Random } from '../../../../producers/simulator/random.js';
+import { sessionFields } from '../../../../stream-processors/candles/sessions.js';
+import { expectedSessionFields } from '../../../helpers/candles.js';
 
 const S = 1_000_000;
 // 2026-11-20 14:50 UTC = 23:50 KST: the run crosses midnight KST (15:00 UTC), the daily boundary.
 const T0 = Date.parse('2026-11-20T14:50:00Z') * 1000;
+
+const SESSION_DAY = ['PRE_MARKET', 'REGULAR', 'REGULAR', 'REGULAR', 'AFTER_MARKET', 'REGULAR', 'REGULAR'] as const;
 
 interface Arrival { trade: TradeInput; at: number; late: boolean }
 
@@ -29,7 +33,11 @@ function trades(seed: number): Arrival[] {
     seq.set(symbol, s);
     const time = T0 + S + i * 200_000;
     const late = i % 97 === 96;
-    out.push({ trade: { symbol, time, sequence: s, price: 50_000 + rng.int(-50, 50) * 10, quantity: rng.int(1, 300) }, at: time + (late ? 5 * S : rng.int(0, 300_000)), late });
+    // The sessions of a KRX day in order (the regular session's closing print shares the 15 m and
+    // longer windows with after-hours trading), and a stretch where two sessions trade at once.
+    const session = SESSION_DAY[Math.floor((i / 6_000) * SESSION_DAY.length)] ?? 'REGULAR';
+    const both = session === 'AFTER_MARKET' && rng.int(0, 2) === 0 ? 'CLOSING_PRICE' : session;
+    out.push({ trade: { symbol, time, sequence: s, price: 50_000 + rng.int(-50, 50) * 10, quantity: rng.int(1, 300), session: both }, at: time + (late ? 5 * S : rng.int(0, 300_000)), late });
   }
   return out.sort((a, b) => a.at - b.at);
 }
@@ -51,6 +59,7 @@ function expected(arrivals: readonly Arrival[], interval: (typeof ROLLUP_INTERVA
       open: g[0]?.price, close: g[g.length - 1]?.price,
       high: Math.max(...g.map((t) => t.price)), low: Math.min(...g.map((t) => t.price)),
       volume: g.reduce((s, t) => s + t.quantity, 0), tradedValue: g.reduce((s, t) => s + t.price * t.quantity, 0), tradeCount: g.length,
+      ...expectedSessionFields(g),
     });
   }
   return out;
@@ -114,7 +123,7 @@ test('roll-ups equal an independent computation from the ticks: out-of-order and
 
 test('in-progress roll-ups are marked and come at the update interval; stores hold open windows only', () => {
   const d = new TestDriver<Candle, RollupOutputs>({ processor: () => new RollupProcessor({ graceMicros: 0, updateIntervalMs: 250 }), stores: rollupStores, idleMs: 60_000 });
-  const c = (sec: number, close: number): Candle => ({ symbol: '005930', interval: '1s', windowStart: T0 + sec * S, windowEnd: T0 + (sec + 1) * S, open: 100, high: 120, low: 90, close, volume: 10, tradedValue: 1000, tradeCount: 2, vwap: 100, isFinal: true, emittedAt: 0 });
+  const c = (sec: number, close: number): Candle => ({ symbol: '005930', interval: '1s', windowStart: T0 + sec * S, windowEnd: T0 + (sec + 1) * S, open: 100, high: 120, low: 90, close, volume: 10, tradedValue: 1000, tradeCount: 2, vwap: 100, isFinal: true, emittedAt: 0, ...sessionFields({}) });
   d.pipe(0, '005930', c(0, 101), T0);
   d.pipe(0, '005930', c(1, 102), T0 + S);
   assert.deepEqual(d.output('1m'), [], 'nothing before the update interval');

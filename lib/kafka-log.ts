@@ -16,7 +16,10 @@ const LEVELS: Record<number, LogLevelName> = {
 const { errorCodes } = createRequire(import.meta.url)('kafkajs/src/protocol/error.js') as {
   errorCodes: Array<{ type: string; retriable: boolean; message: string }>;
 };
-const RETRIABLE_BROKER_ANSWERS = new Set(errorCodes.filter((e) => e.retriable || e.type === 'CONCURRENT_TRANSACTIONS').map((e) => e.message));
+// The group answers are marked not retriable too, but a consumer meets them in every rebalance (a
+// member that lost its session, a group re-forming, a stale generation) and kafkajs re-joins the group.
+const REJOIN_ANSWERS = new Set(['CONCURRENT_TRANSACTIONS', 'UNKNOWN_MEMBER_ID', 'REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION']);
+const RETRIABLE_BROKER_ANSWERS = new Set(errorCodes.filter((e) => e.retriable || REJOIN_ANSWERS.has(e.type)).map((e) => e.message));
 
 /** kafkajs lines (at its ERROR level) that describe a broker being away or moving, which kafkajs retries. */
 const TRANSIENT_LINES = [
@@ -28,7 +31,7 @@ const TRANSIENT_LINES = [
   /^Failed to connect to seed broker/,
   /^Failed to connect to broker, reconnecting$/,
   /^Restarting the consumer in \d+ms$/,
-  /^The coordinator is not aware of this member, re-joining the group$/,
+  /^The coordinator is not aware of this member(, re-joining the group)?$/,
   // Services starting together create the same topics: kafkajs logs the broker's TOPIC_ALREADY_EXISTS
   // answers under this name and then treats them as success. Any other creation error fails
   // ensureTopics, and the service logs that itself.

@@ -29,6 +29,10 @@ test('retried broker answers and a broker being away become one warning, not an 
     line(logLevel.ERROR, 'Consumer', 'Restarting the consumer in 300ms', { groupId: 'g' }),
     line(logLevel.ERROR, 'Producer', 'Failed to send messages: This server is not the leader for that topic-partition'),
     line(logLevel.ERROR, 'Connection', 'Response CreateTopics(key: 19, version: 3)', { error: 'Topic creation errors', correlationId: 4 }),
+    // A rebalance: the member lost its session or the group re-forms; kafkajs re-joins.
+    line(logLevel.ERROR, 'Connection', 'Response Heartbeat(key: 12, version: 3)', { error: 'The coordinator is not aware of this member', correlationId: 5 }),
+    line(logLevel.ERROR, 'Connection', 'Response OffsetCommit(key: 8, version: 5)', { error: 'The group is rebalancing, so a rejoin is needed', correlationId: 6 }),
+    line(logLevel.ERROR, 'Consumer', 'Crash: KafkaJSProtocolError: The coordinator is not aware of this member', { groupId: 'g' }),
   ]) {
     assert.equal(new KafkaLogLevels().levelOf(transient), 'warn', transient.log.message);
   }

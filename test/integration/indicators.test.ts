@@ -5,7 +5,8 @@ import { after, test } from 'node:test';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { AvroSerde } from '../../lib/serde.js';
 import { CandleSchema } from '../../schemas/generated/schemas.js';
-import type { Candle, Indicators } from '../../schemas/generated/types.js';
+import type { Candle, Features, Indicators } from '../../schemas/generated/types.js';
+import { referenceFeatures, sameFeature } from '../helpers/features.js';
 import { readTopic, testKafka } from '../helpers/kafka.js';
 import { sliceEnv, stopAll } from '../helpers/pipeline.js';
 import { isoToMicros, questdbQuery } from '../helpers/questdb.js';
@@ -22,12 +23,13 @@ interface Fixture {
   expected: Record<string, Array<number | null>>;
 }
 
-test('1 m candles → indicators service → topic and QuestDB: equal to TA-Lib within 1e-9, provisional values marked', async () => {
+test('1 m candles → indicators service → topics and QuestDB: indicators equal to TA-Lib within 1e-9, features to a recomputation from the candles table, provisional values marked', async () => {
   const fixture = JSON.parse(readFileSync(join(REPO_ROOT, 'test', 'fixtures', 'talib-indicators.json'), 'utf8')) as Fixture;
   const { common: base, ns } = sliceEnv('indicators');
   const common = { ...base, INDICATORS_APP_ID: `${ns.id}-indicators`, INDICATOR_INTERVALS: '1m' };
   const candlesTopic = `${ns.topicNamespace}market.candles.1m.v1`;
   const indicatorsTopic = `${ns.topicNamespace}market.indicators.1m.v1`;
+  const featuresTopic = `${ns.topicNamespace}market.features.1m.v1`;
   const admin = testKafka().admin();
   await admin.connect();
   await admin.createTopics({ topics: [{ topic: candlesTopic, numPartitions: 1 }], waitForLeaders: true });
@@ -49,7 +51,7 @@ test('1 m candles → indicators service → topic and QuestDB: equal to TA-Lib 
   const service = startService('stream-processors/indicators/main.js', common);
   running.push(service);
   await service.waitForLog(/indicators running/);
-  const sink = startService('sinks/questdb/main.js', { ...common, SINK_TOPICS: 'market.indicators.1m.v1' });
+  const sink = startService('sinks/questdb/main.js', { ...common, SINK_TOPICS: 'market.indicators.1m.v1,market.features.1m.v1,market.candles.1m.v1' });
   running.push(sink);
   await sink.waitForLog(/QuestDB sink running/);
 
@@ -83,4 +85,27 @@ test('1 m candles → indicators service → topic and QuestDB: equal to TA-Lib 
       else assert.ok(near(r[col] as number, e), `${table}.${col}[${i}]: ${r[col]} vs ${e}`);
     }
   }
+
+  // Features: beside every indicators record, provisional ones marked; in QuestDB equal to a plain
+  // recomputation over the candles table the same sink wrote.
+  const features = await Promise.all((await readTopic(featuresTopic, { count: messages.length, timeoutMs: 120_000 })).map((m) => registry.decode(m.value as Buffer) as Promise<Features>));
+  assert.deepEqual(features.map((f) => [f.windowStart, f.isFinal, f.close]), records.map((r) => [r.windowStart, r.isFinal, r.close]), 'one features record per indicators record, in the same order');
+  const complete = (table: string, columns: string) => waitFor(`${table} complete`, async () => {
+    const r = await questdbQuery(`select ts, is_final, ${columns} from "${table}" order by ts`).catch(() => []);
+    return r.length === fixture.bars.length && r.every((x) => x['is_final'] === true) ? r : undefined;
+  }, { timeoutMs: 90_000, intervalMs: 1_000 });
+  const candleRows = await complete(`${ns.tablePrefix}candles_1m`, 'close, volume');
+  const featureRows = await complete(`${ns.tablePrefix}features_1m`, 'close, volume, change, change_pct, volume_ratio, volatility20, bollinger_position');
+  const history = candleRows.map((r) => ({ close: r['close'] as number, volume: r['volume'] as number }));
+  let nonNull = 0;
+  featureRows.forEach((r, i) => {
+    assert.equal(r['ts'], candleRows[i]?.['ts']);
+    const want = referenceFeatures(history, i);
+    for (const [col, name] of [['change', 'change'], ['change_pct', 'changePct'], ['volume_ratio', 'volumeRatio'], ['volatility20', 'volatility20'], ['bollinger_position', 'bollingerPosition']] as const) {
+      const got = r[col] as number | null;
+      assert.ok(sameFeature(got, want[name]), `features_1m.${col}[${i}]: ${got} vs ${want[name]}`);
+      if (got !== null) nonNull++;
+    }
+  });
+  assert.ok(nonNull > 0.9 * 5 * fixture.bars.length, `${nonNull} feature values compared`);
 });

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { stepBar, type FeatureValues } from '../../../../stream-processors/indicators/features.js';
 import { newIndicatorState, stepIndicators, type Bar } from '../../../../stream-processors/indicators/indicators.js';
+import { referenceFeatures, sameFeature, type ReferenceInputs } from '../../../helpers/features.js';
 import { REPO_ROOT } from '../../../helpers/stack.js';
 
 interface Fixture {
@@ -15,56 +16,10 @@ const fixture = JSON.parse(readFileSync(join(REPO_ROOT, 'test', 'fixtures', 'tal
 const T0 = Date.parse('2026-11-20T00:00:00Z') * 1000;
 const bars: Bar[] = fixture.bars.map((b, i) => ({ ...b, windowStart: T0 + i * 60_000_000 }));
 
-/**
- * The features of the last bar of `history`, recomputed from the whole history with plain loops; the
- * Bollinger bands and the volume SMA come from TA-Lib (the fixture) where given, so the reference shares
- * no code with the streaming one.
- */
-function reference(history: readonly Bar[], taLib?: { bbUpper: number | null; bbLower: number | null; volumeSma20: number | null }): FeatureValues {
-  const i = history.length - 1;
-  const bar = history[i] as Bar;
-  const close = (k: number) => (history[k] as Bar).close;
-  let volumeSma20: number | null = null;
-  let bbUpper: number | null = null;
-  let bbLower: number | null = null;
-  if (i >= 19) {
-    let vol = 0;
-    let sum = 0;
-    for (let k = i - 19; k <= i; k++) {
-      vol += (history[k] as Bar).volume;
-      sum += close(k);
-    }
-    volumeSma20 = vol / 20;
-    const mean = sum / 20;
-    let sq = 0;
-    for (let k = i - 19; k <= i; k++) sq += (close(k) - mean) ** 2;
-    const sd = Math.sqrt(sq / 20);
-    [bbUpper, bbLower] = [mean + 2 * sd, mean - 2 * sd];
-  }
-  if (taLib) ({ bbUpper, bbLower, volumeSma20 } = taLib);
-  let volatility20: number | null = null;
-  if (i >= 20) {
-    const r: number[] = [];
-    for (let k = i - 19; k <= i; k++) r.push(Math.log(close(k)) - Math.log(close(k - 1)));
-    const mean = r.reduce((a, b) => a + b, 0) / r.length;
-    volatility20 = Math.sqrt(r.reduce((a, b) => a + (b - mean) ** 2, 0) / (r.length - 1));
-  }
-  return {
-    change: i >= 1 ? bar.close - close(i - 1) : null,
-    changePct: i >= 1 ? ((bar.close - close(i - 1)) / close(i - 1)) * 100 : null,
-    volumeRatio: volumeSma20 ? bar.volume / volumeSma20 : null,
-    volatility20,
-    bollingerPosition: bbUpper !== null && bbLower !== null && bbUpper !== bbLower ? (bar.close - bbLower) / (bbUpper - bbLower) : null,
-  };
-}
-
-function near(actual: number | null, expected: number | null): boolean {
-  if (expected === null || actual === null) return actual === expected;
-  return Math.abs(actual - expected) <= 1e-9 * Math.max(Math.abs(expected), 1e-6);
-}
+const reference = (history: readonly Bar[], given?: ReferenceInputs) => referenceFeatures(history, history.length - 1, given);
 
 function assertFeatures(got: FeatureValues, want: FeatureValues, where: string): void {
-  for (const k of Object.keys(want) as Array<keyof FeatureValues>) assert.ok(near(got[k], want[k]), `${where} ${k}: ${got[k]} vs ${want[k]}`);
+  for (const k of Object.keys(want) as Array<keyof FeatureValues>) assert.ok(sameFeature(got[k], want[k]), `${where} ${k}: ${got[k]} vs ${want[k]}`);
 }
 
 test('every feature equals a recomputation over the whole history (bands and volume SMA from TA-Lib), null before its warm-up', () => {

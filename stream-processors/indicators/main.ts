@@ -12,6 +12,7 @@ const config = defineConfig({
   ...streamAppConfigSpec,
   ...registryConfigSpec,
   applicationId: { env: 'INDICATORS_APP_ID', type: 'string', default: 'indicators', pattern: /^[A-Za-z0-9._-]+$/, doc: 'prefix of the consumer groups, transactional ids and changelog topics (one application per interval: <id>-<interval>)' },
+  features: { env: 'INDICATOR_FEATURES', type: 'bool', default: true, doc: 'also write the model features (market.features.<interval>.v1) from the same state; false leaves those topics empty' },
   intervals: { env: 'INDICATOR_INTERVALS', type: 'list', default: [...CANDLE_INTERVALS], itemPattern: /^(1s|1m|5m|15m|1h|1d)$/, minItems: 1, doc: 'candle intervals to compute indicators on, comma separated' },
 });
 
@@ -44,7 +45,7 @@ await runService({
         },
         stores: indicatorStores,
         deadLetters: dlq,
-        processor: () => new IndicatorProcessor(),
+        processor: () => new IndicatorProcessor({ features: c.features }),
         metricPrefix: `indicators_${iv}`,
         recordNoun: 'candles',
         logger: logger.child({ interval: iv }),

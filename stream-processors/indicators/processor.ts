@@ -2,7 +2,7 @@ import type { Candle, Features, Indicators } from '../../schemas/generated/types
 import type { InRecord, Processor, ProcessorContext, ProcessResult } from '../runtime/processor.js';
 import { jsonStore, type KeyValueStore, type StoreSpec } from '../runtime/store.js';
 import { stepBar } from './features.js';
-import { newIndicatorState, type IndicatorState } from './indicators.js';
+import { newIndicatorState, stepIndicators, type IndicatorState } from './indicators.js';
 
 export interface IndicatorOutputs {
   indicators: Indicators;
@@ -22,6 +22,8 @@ export class IndicatorProcessor implements Processor<Candle, IndicatorOutputs> {
   private ctx!: ProcessorContext<IndicatorOutputs>;
   private store!: KeyValueStore<IndicatorState>;
 
+  constructor(private readonly options: { features: boolean } = { features: true }) {}
+
   init(ctx: ProcessorContext<IndicatorOutputs>): void {
     this.ctx = ctx;
     this.store = ctx.store<IndicatorState>(STORE);
@@ -38,14 +40,14 @@ export class IndicatorProcessor implements Processor<Candle, IndicatorOutputs> {
     // A bar at or before the last one folded in: a final seen before, or an update it superseded.
     if (state && c.windowStart <= state.lastStart) return c.isFinal ? 'late' : undefined;
     if (!state) state = newIndicatorState();
-    const { indicators, features } = stepBar(state, c, c.isFinal);
+    const { indicators, features } = this.options.features ? stepBar(state, c, c.isFinal) : { indicators: stepIndicators(state, c, c.isFinal), features: null };
     if (c.isFinal) this.store.put(c.symbol, state);
     const emittedAt = this.ctx.wallClockMs() * 1000;
     this.ctx.forward('indicators', c.symbol, {
       symbol: c.symbol, interval: c.interval, windowStart: c.windowStart, windowEnd: c.windowEnd, close: c.close,
       isFinal: c.isFinal, ...indicators, emittedAt,
     }, c.windowStart);
-    this.ctx.forward('features', c.symbol, {
+    if (features) this.ctx.forward('features', c.symbol, {
       symbol: c.symbol, interval: c.interval, windowStart: c.windowStart, windowEnd: c.windowEnd, close: c.close, volume: c.volume,
       isFinal: c.isFinal, ...features, emittedAt,
     }, c.windowStart);

@@ -132,3 +132,13 @@ test('a changelog value written before features existed (commit 6110fd3) is rest
   });
   assert.ok(features[0] && Object.values(features[0]).every((v) => v !== null), 'no warm-up again after the restore');
 });
+
+test('with features off (INDICATOR_FEATURES=false) the indicators are the same and no features are forwarded', () => {
+  const a = candles('005930', 40, 7);
+  const on = driver();
+  const off = new TestDriver<Candle, IndicatorOutputs>({ processor: () => new IndicatorProcessor({ features: false }), stores: indicatorStores });
+  for (const c of a) for (const d of [on, off]) d.pipe(0, c.symbol, c, IndicatorProcessor.timestamp(c));
+  assert.deepEqual(off.output('indicators').map(values), on.output('indicators').map(values));
+  assert.equal(off.output('features').length, 0);
+  assert.equal(on.output('features').length, a.length);
+});

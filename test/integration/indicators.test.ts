@@ -1,6 +1,4 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { AvroSerde } from '../../lib/serde.js';
@@ -11,20 +9,16 @@ import { readTopic, testKafka } from '../helpers/kafka.js';
 import { sliceEnv, stopAll } from '../helpers/pipeline.js';
 import { isoToMicros, questdbQuery } from '../helpers/questdb.js';
 import { startService, type RunningService } from '../helpers/service-process.js';
-import { REPO_ROOT, stackEnv } from '../helpers/stack.js';
+import { stackEnv } from '../helpers/stack.js';
+import { talibFixture } from '../helpers/talib-fixture.js';
 import { waitFor } from '../helpers/wait.js';
 import { yesterdayAt } from '../helpers/time.js';
 
 const running: RunningService[] = [];
 after(() => stopAll(...running));
 
-interface Fixture {
-  bars: Array<{ high: number; low: number; close: number; volume: number; tradedValue: number }>;
-  expected: Record<string, Array<number | null>>;
-}
-
 test('1 m candles → indicators service → topics and QuestDB: indicators equal to TA-Lib within 1e-9, features to a recomputation from the candles table, provisional values marked', async () => {
-  const fixture = JSON.parse(readFileSync(join(REPO_ROOT, 'test', 'fixtures', 'talib-indicators.json'), 'utf8')) as Fixture;
+  const fixture = talibFixture();
   const { common: base, ns } = sliceEnv('indicators');
   const common = { ...base, INDICATORS_APP_ID: `${ns.id}-indicators`, INDICATOR_INTERVALS: '1m' };
   const candlesTopic = `${ns.topicNamespace}market.candles.1m.v1`;

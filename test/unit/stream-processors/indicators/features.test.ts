@@ -1,18 +1,11 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import { stepBar, type FeatureValues } from '../../../../stream-processors/indicators/features.js';
 import { newIndicatorState, stepIndicators, type Bar } from '../../../../stream-processors/indicators/indicators.js';
 import { referenceFeatures, sameFeature, type ReferenceInputs } from '../../../helpers/features.js';
-import { REPO_ROOT } from '../../../helpers/stack.js';
+import { indicatorStateBeforeFeatures, talibFixture } from '../../../helpers/talib-fixture.js';
 
-interface Fixture {
-  bars: Array<Omit<Bar, 'windowStart'>>;
-  expected: Record<string, Array<number | null>>;
-}
-
-const fixture = JSON.parse(readFileSync(join(REPO_ROOT, 'test', 'fixtures', 'talib-indicators.json'), 'utf8')) as Fixture;
+const fixture = talibFixture();
 const T0 = Date.parse('2026-11-20T00:00:00Z') * 1000;
 const bars: Bar[] = fixture.bars.map((b, i) => ({ ...b, windowStart: T0 + i * 60_000_000 }));
 
@@ -76,7 +69,7 @@ test('division by zero gives null: no volume in 20 bars, no ratio', () => {
 });
 
 test('a state written before features existed (commit 6110fd3) restores and continues exactly', () => {
-  const old = JSON.parse(readFileSync(join(REPO_ROOT, 'test', 'fixtures', 'indicator-state-6110fd3.json'), 'utf8')) as { bars: number; changelogValue: string };
+  const old = indicatorStateBeforeFeatures();
   const restored = JSON.parse(old.changelogValue) as ReturnType<typeof newIndicatorState>;
   const uninterrupted = newIndicatorState();
   for (const bar of bars.slice(0, old.bars)) stepIndicators(uninterrupted, bar, true);

@@ -1,6 +1,4 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Candle, Features, Indicators } from '../../../../schemas/generated/types.js';
 import { stepBar } from '../../../../stream-processors/indicators/features.js';
@@ -8,7 +6,7 @@ import { newIndicatorState, stepIndicators } from '../../../../stream-processors
 import { IndicatorProcessor, indicatorStores, type IndicatorOutputs } from '../../../../stream-processors/indicators/processor.js';
 import { TestDriver } from '../../../../stream-processors/runtime/test-driver.js';
 import { Random } from '../../../../producers/simulator/random.js';
-import { REPO_ROOT } from '../../../helpers/stack.js';
+import { indicatorStateBeforeFeatures, talibFixture } from '../../../helpers/talib-fixture.js';
 
 const M = 60_000_000;
 const T0 = Date.parse('2026-11-20T00:00:00Z') * 1000;
@@ -107,8 +105,8 @@ test('features: one record per final bar beside the indicators, equal to stepBar
 });
 
 test('a changelog value written before features existed (commit 6110fd3) is restored and the symbol continues, features warmed up', () => {
-  const old = JSON.parse(readFileSync(join(REPO_ROOT, 'test', 'fixtures', 'indicator-state-6110fd3.json'), 'utf8')) as { bars: number; changelogValue: string };
-  const fixture = JSON.parse(readFileSync(join(REPO_ROOT, 'test', 'fixtures', 'talib-indicators.json'), 'utf8')) as { bars: Array<{ high: number; low: number; close: number; volume: number; tradedValue: number }> };
+  const old = indicatorStateBeforeFeatures();
+  const fixture = talibFixture();
   const series: Candle[] = fixture.bars.map((b, i) => ({ symbol: '005930', interval: '1m', windowStart: T0 + i * M, windowEnd: T0 + (i + 1) * M, open: b.close, high: b.high, low: b.low, close: b.close, volume: b.volume, tradedValue: b.tradedValue, tradeCount: 1, vwap: b.close, isFinal: true, emittedAt: 0 }));
   const d = driver();
   // The runtime's restore path: the changelog record's bytes, decoded by the store's own spec.

@@ -6,6 +6,7 @@ import { CandleSchema } from '../../schemas/generated/schemas.js';
 import type { Candle, Features, Indicators } from '../../schemas/generated/types.js';
 import { referenceFeatures, sameFeature } from '../helpers/features.js';
 import { readTopic, testKafka } from '../helpers/kafka.js';
+import { metricValue } from '../helpers/metrics.js';
 import { sliceEnv, stopAll } from '../helpers/pipeline.js';
 import { isoToMicros, questdbQuery } from '../helpers/questdb.js';
 import { startService, type RunningService } from '../helpers/service-process.js';
@@ -17,10 +18,11 @@ import { yesterdayAt } from '../helpers/time.js';
 const running: RunningService[] = [];
 after(() => stopAll(...running));
 
-test('1 m candles → indicators service → topics and QuestDB: indicators equal to TA-Lib within 1e-9, features to a recomputation from the candles table, provisional values marked', async () => {
+test('1 m candles → indicators service (killed -9 halfway, restored) → topics and QuestDB: indicators equal to TA-Lib within 1e-9, features to a recomputation from the candles table, provisional values marked', async () => {
   const fixture = talibFixture();
   const { common: base, ns } = sliceEnv('indicators');
-  const common = { ...base, INDICATORS_APP_ID: `${ns.id}-indicators`, INDICATOR_INTERVALS: '1m' };
+  // The broker's minimum session: a quick takeover after the kill below.
+  const common = { ...base, INDICATORS_APP_ID: `${ns.id}-indicators`, INDICATOR_INTERVALS: '1m', CONSUMER_SESSION_TIMEOUT_MS: '6000' };
   const candlesTopic = `${ns.topicNamespace}market.candles.1m.v1`;
   const indicatorsTopic = `${ns.topicNamespace}market.indicators.1m.v1`;
   const featuresTopic = `${ns.topicNamespace}market.features.1m.v1`;
@@ -39,18 +41,28 @@ test('1 m candles → indicators service → topics and QuestDB: indicators equa
   });
   const producer = testKafka().producer();
   await producer.connect();
-  await producer.send({ topic: candlesTopic, messages });
-  await producer.disconnect();
-
+  // Half the bars, then kill -9 as soon as they are counted in (the last commit's worth may not be
+  // committed yet); the second instance restores the state from the changelog and gets the rest.
+  const half = messages.length / 2;
+  await producer.send({ topic: candlesTopic, messages: messages.slice(0, half) });
+  const first = startService('stream-processors/indicators/main.js', common);
+  running.push(first);
+  await waitFor('the first half counted in', async () => (await metricValue(first, 'indicators_1m_candles_in_total').catch(() => 0)) >= half || undefined, { timeoutMs: 90_000, intervalMs: 50 });
+  await waitFor('a first commit', async () => (await metricValue(first, 'indicators_1m_transaction_seconds_count')) > 0 || undefined, { timeoutMs: 30_000, intervalMs: 20 });
+  await first.stop('SIGKILL');
   const service = startService('stream-processors/indicators/main.js', common);
   running.push(service);
   await service.waitForLog(/indicators running/);
+  await producer.send({ topic: candlesTopic, messages: messages.slice(half) });
+  await producer.disconnect();
   const sink = startService('sinks/questdb/main.js', { ...common, SINK_TOPICS: 'market.indicators.1m.v1,market.features.1m.v1,market.candles.1m.v1' });
   running.push(sink);
   await sink.waitForLog(/QuestDB sink running/);
 
   const registry = new SchemaRegistry({ host: stackEnv().SCHEMA_REGISTRY_URL });
   const records = await Promise.all((await readTopic(indicatorsTopic, { count: messages.length, timeoutMs: 120_000 })).map((m) => registry.decode(m.value as Buffer) as Promise<Indicators>));
+  const resumedWith = await metricValue(service, 'indicators_1m_candles_in_total');
+  assert.ok(resumedWith < messages.length, `the second instance resumed from a commit (${resumedWith} of ${messages.length} candles), with the state restored`);
   const finals = records.filter((r) => r.isFinal);
   assert.equal(finals.length, fixture.bars.length, 'one final record per bar');
   assert.equal(records.filter((r) => !r.isFinal).length, messages.length - fixture.bars.length, 'the in-progress candles gave provisional records');

@@ -23,6 +23,8 @@ export interface TopicCatalogue {
   krxDailyBars: TopicSpec;
   candles(interval: CandleInterval): TopicSpec;
   indicators(interval: CandleInterval): TopicSpec;
+  /** Model features per symbol and bar, written by the indicators processor beside its indicators. */
+  features(interval: CandleInterval): TopicSpec;
   dlq(stage: string): TopicSpec;
 }
 
@@ -44,6 +46,7 @@ export function topicCatalogue(namespace = '', partitions = 6): TopicCatalogue {
     // Daily candles are the long history; intraday candles are rebuilt from ticks if needed.
     candles: (interval) => timed(`market.candles.${interval}.v1`, interval === '1d' ? 3650 : 30),
     indicators: (interval) => timed(`market.indicators.${interval}.v1`, interval === '1d' ? 3650 : 30),
+    features: (interval) => timed(`market.features.${interval}.v1`, interval === '1d' ? 3650 : 30),
     dlq: (stage) => timed(`dlq.${stage}.v1`, 14, 1),
   };
 }

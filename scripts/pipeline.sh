@@ -89,7 +89,7 @@ up() {
   export SIM_SYMBOLS="${SIM_SYMBOLS:-300}" SIM_TICKS_PER_SECOND="${SIM_TICKS_PER_SECOND:-2000}" SIM_ORDERBOOKS="${SIM_ORDERBOOKS:-true}"
   # Every table the dashboards read.
   local intervals="1s 1m 5m 15m 1h 1d" topics="market.ticks.v1,market.orderbook.v1,krx.daily-bars.v1" iv
-  for iv in $intervals; do topics+=",market.candles.$iv.v1,market.indicators.$iv.v1"; done
+  for iv in $intervals; do topics+=",market.candles.$iv.v1,market.indicators.$iv.v1,market.features.$iv.v1"; done
   export SINK_TOPICS="${SINK_TOPICS:-$topics}"
   if [ -z "${KRX_ID:-}" ] && [ -z "${KRX_AUTH_KEY:-}" ]; then
     export KRX_DATA_URL="http://127.0.0.1:${FAKE_KRX_PORT:-19480}" KRX_ID=fake-member KRX_PW=fake-password

@@ -38,17 +38,22 @@ async function rawConsume(topic: string, expected: number): Promise<number> {
 
 /**
  * Runs a processor service from scratch until its input counter reaches `expected`; the rate is
- * taken from its first record to its last (sampled every 100 ms), so start-up and group join are out.
+ * taken from its first record to its last (sampled every 100 ms), so start-up and group join are out,
+ * and so is the process CPU time per record (`cpuPerRecord`, seconds).
  */
-async function serviceCatchUp(entry: string, env: Record<string, string>, counter: string, expected: number): Promise<{ rate: number; service: RunningService }> {
+export async function serviceCatchUp(entry: string, env: Record<string, string>, counter: string, expected: number): Promise<{ rate: number; cpuPerRecord: number; service: RunningService }> {
   const service = startService(entry, env);
   let first = 0;
   let firstN = 0;
+  let firstCpu = 0;
   for (;;) {
     if (service.child.exitCode !== null) throw new Error(`${entry} exited:\n${service.output().slice(-3000)}`);
     const n = await metricValue(service, counter).catch(() => 0);
-    if (n > 0 && first === 0) [first, firstN] = [Date.now(), n];
-    if (n >= expected) return { rate: (n - firstN) / ((Date.now() - first) / 1000), service };
+    if (n > 0 && first === 0) [first, firstN, firstCpu] = [Date.now(), n, await metricValue(service, 'process_cpu_seconds_total')];
+    if (n >= expected) {
+      const cpuPerRecord = (await metricValue(service, 'process_cpu_seconds_total') - firstCpu) / (n - firstN);
+      return { rate: (n - firstN) / ((Date.now() - first) / 1000), cpuPerRecord, service };
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
 }

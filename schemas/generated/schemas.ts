@@ -277,6 +277,108 @@ export const DailyBarSchema: avro.Schema = {
   ]
 } as avro.Schema;
 
+/** schemas/features.avsc */
+export const FeaturesSchema: avro.Schema = {
+  "type": "record",
+  "name": "Features",
+  "namespace": "kr.kmarket.market",
+  "doc": "Model features of one symbol's bar at one interval (the data-lake plan's ml_features), computed with the indicators from the same state: per final candle (isFinal) and per in-progress candle (provisional). A feature is null before its warm-up and where its divisor is zero, never zero-filled.",
+  "fields": [
+    {
+      "name": "symbol",
+      "type": "string"
+    },
+    {
+      "name": "interval",
+      "type": "string",
+      "doc": "the candle interval the features are computed on: 1s, 1m, 5m, 15m, 1h, 1d"
+    },
+    {
+      "name": "windowStart",
+      "type": {
+        "type": "long",
+        "logicalType": "timestamp-micros"
+      },
+      "doc": "start of the bar (candle window) these values belong to"
+    },
+    {
+      "name": "windowEnd",
+      "type": {
+        "type": "long",
+        "logicalType": "timestamp-micros"
+      }
+    },
+    {
+      "name": "close",
+      "type": "long",
+      "doc": "the bar's close, KRW"
+    },
+    {
+      "name": "volume",
+      "type": "long",
+      "doc": "the bar's volume, shares"
+    },
+    {
+      "name": "isFinal",
+      "type": "boolean",
+      "doc": "true: from the final candle, the value of record; false: provisional, from the in-progress candle, replaced by later versions"
+    },
+    {
+      "name": "change",
+      "type": [
+        "null",
+        "long"
+      ],
+      "default": null,
+      "doc": "close - the previous final bar's close, KRW; null on the symbol's first bar"
+    },
+    {
+      "name": "changePct",
+      "type": [
+        "null",
+        "double"
+      ],
+      "default": null,
+      "doc": "100 * change / previous close, percent; null on the symbol's first bar"
+    },
+    {
+      "name": "volumeRatio",
+      "type": [
+        "null",
+        "double"
+      ],
+      "default": null,
+      "doc": "volume / volume SMA 20, the SMA including this bar (the indicators' volumeSma20); null before 20 bars or when that SMA is 0"
+    },
+    {
+      "name": "volatility20",
+      "type": [
+        "null",
+        "double"
+      ],
+      "default": null,
+      "doc": "sample standard deviation (n - 1) of the last 20 one-bar log returns ln(close / previous close), per bar, not annualised; null before 21 bars"
+    },
+    {
+      "name": "bollingerPosition",
+      "type": [
+        "null",
+        "double"
+      ],
+      "default": null,
+      "doc": "Bollinger %b: (close - lower) / (upper - lower) of the 20/2 bands (0 at the lower band, 1 at the upper, outside the bands below 0 or above 1); null before 20 bars or when the bands are flat"
+    },
+    {
+      "name": "emittedAt",
+      "type": {
+        "type": "long",
+        "logicalType": "timestamp-micros"
+      },
+      "doc": "processing time of this emission"
+    }
+  ]
+} as avro.Schema;
+
 /** schemas/indicators.avsc */
 export const IndicatorsSchema: avro.Schema = {
   "type": "record",

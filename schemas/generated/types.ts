@@ -87,6 +87,35 @@ export interface DailyBar {
   ingestTime: number;
 }
 
+/** Model features of one symbol's bar at one interval (the data-lake plan's ml_features), computed with the indicators from the same state: per final candle (isFinal) and per in-progress candle (provisional). A feature is null before its warm-up and where its divisor is zero, never zero-filled. */
+export interface Features {
+  symbol: string;
+  /** the candle interval the features are computed on: 1s, 1m, 5m, 15m, 1h, 1d */
+  interval: string;
+  /** start of the bar (candle window) these values belong to (timestamp-micros) */
+  windowStart: number;
+  /** (timestamp-micros) */
+  windowEnd: number;
+  /** the bar's close, KRW */
+  close: number;
+  /** the bar's volume, shares */
+  volume: number;
+  /** true: from the final candle, the value of record; false: provisional, from the in-progress candle, replaced by later versions */
+  isFinal: boolean;
+  /** close - the previous final bar's close, KRW; null on the symbol's first bar */
+  change: null | number;
+  /** 100 * change / previous close, percent; null on the symbol's first bar */
+  changePct: null | number;
+  /** volume / volume SMA 20, the SMA including this bar (the indicators' volumeSma20); null before 20 bars or when that SMA is 0 */
+  volumeRatio: null | number;
+  /** sample standard deviation (n - 1) of the last 20 one-bar log returns ln(close / previous close), per bar, not annualised; null before 21 bars */
+  volatility20: null | number;
+  /** Bollinger %b: (close - lower) / (upper - lower) of the 20/2 bands (0 at the lower band, 1 at the upper, outside the bands below 0 or above 1); null before 20 bars or when the bands are flat */
+  bollingerPosition: null | number;
+  /** processing time of this emission (timestamp-micros) */
+  emittedAt: number;
+}
+
 /** Technical indicators of one symbol's bar at one interval. Computed per final candle (isFinal) and per in-progress candle (provisional). Values before an indicator's warm-up are null, never zero. */
 export interface Indicators {
   symbol: string;

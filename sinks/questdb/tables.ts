@@ -1,6 +1,6 @@
 import avro from 'avsc';
-import { CandleSchema, DailyBarSchema, IndicatorsSchema, OrderBookSchema, TickSchema } from '../../schemas/generated/schemas.js';
-import type { Candle, DailyBar, Indicators, OrderBook, Tick } from '../../schemas/generated/types.js';
+import { CandleSchema, DailyBarSchema, FeaturesSchema, IndicatorsSchema, OrderBookSchema, TickSchema } from '../../schemas/generated/schemas.js';
+import type { Candle, DailyBar, Features, Indicators, OrderBook, Tick } from '../../schemas/generated/types.js';
 import { validateCandle, validateDailyBar, validateOrderBook, validateTick } from '../../schemas/validation.js';
 import { KST_OFFSET_MICROS, MICROS_PER_SECOND } from '../../lib/time.js';
 import { CANDLE_INTERVALS, type CandleInterval, type TopicCatalogue, type TopicSpec } from '../../lib/topics.js';
@@ -169,6 +169,29 @@ const indicators = (interval: CandleInterval) => defineTable<Indicators>({
   upsertKey: (r) => `${r.symbol}@${r.windowStart}`,
 });
 
+/** Model features per symbol and bar (NULL before a feature's warm-up); the final set overwrites the provisional ones. */
+const features = (interval: CandleInterval) => defineTable<Features>({
+  table: `features_${interval}`,
+  topic: (t) => t.features(interval),
+  readerSchema: FeaturesSchema,
+  ts: (r) => r.windowStart,
+  columns: [
+    symbol('symbol', (r) => r.symbol, 'SYMBOL CAPACITY 4096 CACHE'),
+    long('close', (r) => r.close),
+    long('volume', (r) => r.volume),
+    boolean('is_final', (r) => r.isFinal),
+    long('change', (r) => r.change),
+    double('change_pct', (r) => r.changePct),
+    double('volume_ratio', (r) => r.volumeRatio),
+    double('volatility20', (r) => r.volatility20),
+    double('bollinger_position', (r) => r.bollingerPosition),
+    timestamp('window_end', (r) => r.windowEnd),
+    timestamp('emitted_at', (r) => r.emittedAt),
+  ],
+  dedupKeys: ['symbol'],
+  upsertKey: (r) => `${r.symbol}@${r.windowStart}`,
+});
+
 /**
  * KRX daily bars: one row per code and trading day, `ts` = midnight KST of the date (so KST calendar
  * weeks and months are SAMPLE BY … TIME ZONE 'Asia/Seoul'). Yearly partitions: five years of the whole
@@ -206,6 +229,7 @@ export const TABLES: ReadonlyArray<TableSpec<unknown>> = [
   tick,
   ...CANDLE_INTERVALS.map(candles),
   ...CANDLE_INTERVALS.map(indicators),
+  ...CANDLE_INTERVALS.map(features),
   orderbook,
   dailyBars,
 ];

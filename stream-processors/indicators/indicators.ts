@@ -36,7 +36,8 @@ export interface IndicatorValues {
 /** Close windows whose running sums are kept: the SMAs, the EMA seeds and MACD's fast seed. */
 const WINDOWS = [5, 12, 20, 26, 60, 120, 200] as const;
 const W5 = 0, W12 = 1, W20 = 2, W26 = 3, W60 = 4, W120 = 5, W200 = 6;
-const CLOSES = 200;
+/** Closes kept per symbol: the longest SMA's; the model features read the newest of them too. */
+export const CLOSES = 200;
 const STOCH_N = 14;
 const DAY_MICROS = 86_400_000_000;
 
@@ -92,7 +93,7 @@ export function newIndicatorState(): IndicatorState {
 }
 
 /** The value `k` places before the newest in a circular ring whose next slot is `at` (0 = newest). */
-function back(ring: readonly number[], at: number, k: number): number {
+export function back(ring: readonly number[], at: number, k: number): number {
   const i = at - 1 - k;
   return ring[i < 0 ? i + ring.length : i] as number;
 }

@@ -1,16 +1,17 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { AvroSerde } from '../../lib/serde.js';
 import { CandleSchema } from '../../schemas/generated/schemas.js';
-import type { Candle, Indicators } from '../../schemas/generated/types.js';
+import type { Candle, Features, Indicators } from '../../schemas/generated/types.js';
+import { referenceFeatures, sameFeature } from '../helpers/features.js';
 import { readTopic, testKafka } from '../helpers/kafka.js';
+import { metricValue } from '../helpers/metrics.js';
 import { sliceEnv, stopAll } from '../helpers/pipeline.js';
 import { isoToMicros, questdbQuery } from '../helpers/questdb.js';
 import { startService, type RunningService } from '../helpers/service-process.js';
-import { REPO_ROOT, stackEnv } from '../helpers/stack.js';
+import { stackEnv } from '../helpers/stack.js';
+import { talibFixture } from '../helpers/talib-fixture.js';
 import { waitFor } from '../helpers/wait.js';
 import { yesterdayAt } from '../helpers/time.js';
 import { sessionFields } from '../../stream-processors/candles/sessions.js';
@@ -18,17 +19,14 @@ import { sessionFields } from '../../stream-processors/candles/sessions.js';
 const running: RunningService[] = [];
 after(() => stopAll(...running));
 
-interface Fixture {
-  bars: Array<{ high: number; low: number; close: number; volume: number; tradedValue: number }>;
-  expected: Record<string, Array<number | null>>;
-}
-
-test('1 m candles → indicators service → topic and QuestDB: equal to TA-Lib within 1e-9, provisional values marked', async () => {
-  const fixture = JSON.parse(readFileSync(join(REPO_ROOT, 'test', 'fixtures', 'talib-indicators.json'), 'utf8')) as Fixture;
+test('1 m candles → indicators service (killed -9 halfway, restored) → topics and QuestDB: indicators equal to TA-Lib within 1e-9, features to a recomputation from the candles table, provisional values marked', async () => {
+  const fixture = talibFixture();
   const { common: base, ns } = sliceEnv('indicators');
-  const common = { ...base, INDICATORS_APP_ID: `${ns.id}-indicators`, INDICATOR_INTERVALS: '1m' };
+  // The broker's minimum session: a quick takeover after the kill below.
+  const common = { ...base, INDICATORS_APP_ID: `${ns.id}-indicators`, INDICATOR_INTERVALS: '1m', CONSUMER_SESSION_TIMEOUT_MS: '6000' };
   const candlesTopic = `${ns.topicNamespace}market.candles.1m.v1`;
   const indicatorsTopic = `${ns.topicNamespace}market.indicators.1m.v1`;
+  const featuresTopic = `${ns.topicNamespace}market.features.1m.v1`;
   const admin = testKafka().admin();
   await admin.connect();
   await admin.createTopics({ topics: [{ topic: candlesTopic, numPartitions: 1 }], waitForLeaders: true });
@@ -44,18 +42,28 @@ test('1 m candles → indicators service → topic and QuestDB: equal to TA-Lib 
   });
   const producer = testKafka().producer();
   await producer.connect();
-  await producer.send({ topic: candlesTopic, messages });
-  await producer.disconnect();
-
+  // Half the bars, then kill -9 as soon as they are counted in (the last commit's worth may not be
+  // committed yet); the second instance restores the state from the changelog and gets the rest.
+  const half = messages.length / 2;
+  await producer.send({ topic: candlesTopic, messages: messages.slice(0, half) });
+  const first = startService('stream-processors/indicators/main.js', common);
+  running.push(first);
+  await waitFor('the first half counted in', async () => (await metricValue(first, 'indicators_1m_candles_in_total').catch(() => 0)) >= half || undefined, { timeoutMs: 90_000, intervalMs: 50 });
+  await waitFor('a first commit', async () => (await metricValue(first, 'indicators_1m_transaction_seconds_count')) > 0 || undefined, { timeoutMs: 30_000, intervalMs: 20 });
+  await first.stop('SIGKILL');
   const service = startService('stream-processors/indicators/main.js', common);
   running.push(service);
   await service.waitForLog(/indicators running/);
-  const sink = startService('sinks/questdb/main.js', { ...common, SINK_TOPICS: 'market.indicators.1m.v1' });
+  await producer.send({ topic: candlesTopic, messages: messages.slice(half) });
+  await producer.disconnect();
+  const sink = startService('sinks/questdb/main.js', { ...common, SINK_TOPICS: 'market.indicators.1m.v1,market.features.1m.v1,market.candles.1m.v1' });
   running.push(sink);
   await sink.waitForLog(/QuestDB sink running/);
 
   const registry = new SchemaRegistry({ host: stackEnv().SCHEMA_REGISTRY_URL });
   const records = await Promise.all((await readTopic(indicatorsTopic, { count: messages.length, timeoutMs: 120_000 })).map((m) => registry.decode(m.value as Buffer) as Promise<Indicators>));
+  const resumedWith = await metricValue(service, 'indicators_1m_candles_in_total');
+  assert.ok(resumedWith < messages.length, `the second instance resumed from a commit (${resumedWith} of ${messages.length} candles), with the state restored`);
   const finals = records.filter((r) => r.isFinal);
   assert.equal(finals.length, fixture.bars.length, 'one final record per bar');
   assert.equal(records.filter((r) => !r.isFinal).length, messages.length - fixture.bars.length, 'the in-progress candles gave provisional records');
@@ -84,4 +92,27 @@ test('1 m candles → indicators service → topic and QuestDB: equal to TA-Lib 
       else assert.ok(near(r[col] as number, e), `${table}.${col}[${i}]: ${r[col]} vs ${e}`);
     }
   }
+
+  // Features: beside every indicators record, provisional ones marked; in QuestDB equal to a plain
+  // recomputation over the candles table the same sink wrote.
+  const features = await Promise.all((await readTopic(featuresTopic, { count: messages.length, timeoutMs: 120_000 })).map((m) => registry.decode(m.value as Buffer) as Promise<Features>));
+  assert.deepEqual(features.map((f) => [f.windowStart, f.isFinal, f.close]), records.map((r) => [r.windowStart, r.isFinal, r.close]), 'one features record per indicators record, in the same order');
+  const complete = (table: string, columns: string) => waitFor(`${table} complete`, async () => {
+    const r = await questdbQuery(`select ts, is_final, ${columns} from "${table}" order by ts`).catch(() => []);
+    return r.length === fixture.bars.length && r.every((x) => x['is_final'] === true) ? r : undefined;
+  }, { timeoutMs: 90_000, intervalMs: 1_000 });
+  const candleRows = await complete(`${ns.tablePrefix}candles_1m`, 'close, volume');
+  const featureRows = await complete(`${ns.tablePrefix}features_1m`, 'close, volume, change, change_pct, volume_ratio, volatility20, bollinger_position');
+  const history = candleRows.map((r) => ({ close: r['close'] as number, volume: r['volume'] as number }));
+  let nonNull = 0;
+  featureRows.forEach((r, i) => {
+    assert.equal(r['ts'], candleRows[i]?.['ts']);
+    const want = referenceFeatures(history, i);
+    for (const [col, name] of [['change', 'change'], ['change_pct', 'changePct'], ['volume_ratio', 'volumeRatio'], ['volatility20', 'volatility20'], ['bollinger_position', 'bollingerPosition']] as const) {
+      const got = r[col] as number | null;
+      assert.ok(sameFeature(got, want[name]), `features_1m.${col}[${i}]: ${got} vs ${want[name]}`);
+      if (got !== null) nonNull++;
+    }
+  });
+  assert.ok(nonNull > 0.9 * 5 * fixture.bars.length, `${nonNull} feature values compared`);
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { topicCatalogue } from '../../../../lib/topics.js';
-import type { Candle, DailyBar, Indicators, OrderBook, Tick } from '../../../../schemas/generated/types.js';
+import type { Candle, DailyBar, Features, Indicators, OrderBook, Tick } from '../../../../schemas/generated/types.js';
 import { IlpBuffer } from '../../../../sinks/questdb/ilp.js';
 import { addMissingColumnsSql, BOOK_LEVELS, createTableSql, questdbMappings, TABLES } from '../../../../sinks/questdb/tables.js';
 import { clientBuffer, clientRows } from './client-reference.js';
@@ -74,6 +74,16 @@ function indicators(n: number, interval: string): Indicators[] {
   }));
 }
 
+function features(n: number, interval: string): Features[] {
+  const r = rng(6);
+  const v = (i: number, warmUp: number) => (i < warmUp ? null : [r() * 10, 0, -0, 1e300, -0.012_5, 0.000_123_456_789][i % 6] as number);
+  return Array.from({ length: n }, (_, i) => ({
+    symbol: ['005930', '000660'][i % 2] as string, interval, windowStart: T0 + i * 60_000_000, windowEnd: T0 + (i + 1) * 60_000_000, close: i === 3 ? BIG : 61_000 + i,
+    volume: i === 5 ? 0 : Math.floor(r() * 1e7), isFinal: i % 4 !== 1, change: i < 1 ? null : [-500, 0, 100, BIG][i % 4] as number, changePct: v(i, 1),
+    volumeRatio: v(i, 19), volatility20: v(i, 20), bollingerPosition: v(i, 19), emittedAt: T0 + i * 60_000_000 + 250_000,
+  }));
+}
+
 function dailyBars(n: number): DailyBar[] {
   const r = rng(5);
   return Array.from({ length: n }, (_, i) => ({
@@ -85,7 +95,7 @@ function dailyBars(n: number): DailyBar[] {
 }
 
 const samples = (table: string): unknown[] => (table === 'daily_bars' ? dailyBars(20) : table === 'ticks' ? ticks(40) : table === 'orderbook' ? books(25) : table.startsWith('candles_') ? candles(30, table.slice(8))
-  : table.startsWith('indicators_') ? indicators(36, table.slice(11)) : []);
+  : table.startsWith('indicators_') ? indicators(36, table.slice(11)) : table.startsWith('features_') ? features(30, table.slice(9)) : []);
 
 test('every table encodes byte for byte as the official client writes the same rows', () => {
   const mappings = [...questdbMappings(topicCatalogue('ns.'), 'p_').values()];
@@ -146,6 +156,7 @@ test('the generated DDL keeps the tables as they were: columns, WAL, daily parti
   const ddl = (table: string) => createTableSql(TABLES.find((t) => t.table === table) as never, table);
   assert.equal(ddl('ticks'), 'CREATE TABLE IF NOT EXISTS "ticks" (symbol SYMBOL CAPACITY 4096 CACHE, price LONG, quantity LONG, side SYMBOL, cumulative_volume LONG, cumulative_value LONG, seq LONG, source SYMBOL, session_code SYMBOL, halted BOOLEAN, ingest_time TIMESTAMP, venue SYMBOL, market_session SYMBOL, ts TIMESTAMP) TIMESTAMP(ts) PARTITION BY DAY WAL DEDUP UPSERT KEYS(ts, symbol, seq, venue)');
   assert.equal(ddl('candles_1s'), 'CREATE TABLE IF NOT EXISTS "candles_1s" (symbol SYMBOL CAPACITY 4096 CACHE, open LONG, high LONG, low LONG, close LONG, volume LONG, traded_value LONG, trade_count LONG, vwap DOUBLE, is_final BOOLEAN, window_end TIMESTAMP, emitted_at TIMESTAMP, market_session SYMBOL, regular_open LONG, regular_high LONG, regular_low LONG, regular_close LONG, regular_volume LONG, regular_traded_value LONG, regular_trade_count LONG, ts TIMESTAMP) TIMESTAMP(ts) PARTITION BY DAY WAL DEDUP UPSERT KEYS(ts, symbol)');
+  assert.equal(ddl('features_1m'), 'CREATE TABLE IF NOT EXISTS "features_1m" (symbol SYMBOL CAPACITY 4096 CACHE, close LONG, volume LONG, is_final BOOLEAN, change LONG, change_pct DOUBLE, volume_ratio DOUBLE, volatility20 DOUBLE, bollinger_position DOUBLE, window_end TIMESTAMP, emitted_at TIMESTAMP, ts TIMESTAMP) TIMESTAMP(ts) PARTITION BY DAY WAL DEDUP UPSERT KEYS(ts, symbol)');
   const book = ddl('orderbook');
   for (let i = 1; i <= BOOK_LEVELS; i++) for (const col of [`ask_price_${i} LONG`, `ask_qty_${i} LONG`, `bid_price_${i} LONG`, `bid_qty_${i} LONG`]) assert.ok(book.includes(col), col);
   assert.match(book, /total_ask_qty LONG, total_bid_qty LONG.*DEDUP UPSERT KEYS\(ts, symbol, seq, venue\)$/);

@@ -1,16 +1,9 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import { newIndicatorState, stepIndicators, type Bar, type IndicatorValues } from '../../../../stream-processors/indicators/indicators.js';
-import { REPO_ROOT } from '../../../helpers/stack.js';
+import { talibFixture } from '../../../helpers/talib-fixture.js';
 
-interface Fixture {
-  bars: Array<Omit<Bar, 'windowStart'>>;
-  expected: Record<string, Array<number | null>>;
-}
-
-const fixture = JSON.parse(readFileSync(join(REPO_ROOT, 'test', 'fixtures', 'talib-indicators.json'), 'utf8')) as Fixture;
+const fixture = talibFixture();
 const T0 = Date.parse('2026-11-20T00:00:00Z') * 1000;
 const bars: Bar[] = fixture.bars.map((b, i) => ({ ...b, windowStart: T0 + i * 60_000_000 }));
 

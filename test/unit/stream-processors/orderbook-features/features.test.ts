@@ -2,16 +2,13 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isAppError } from '../../../../lib/errors.js';
 import { Random } from '../../../../producers/simulator/random.js';
-import type { OrderBook, OrderBookFeatures } from '../../../../schemas/generated/types.js';
+import type { OrderBook } from '../../../../schemas/generated/types.js';
 import { bookFeatures, validateBookLevels } from '../../../../stream-processors/orderbook-features/features.js';
+import { assertFeaturesMatch, L, referenceFeatures, type Level } from '../../../helpers/orderbook-features.js';
 
 const T0 = Date.parse('2026-11-20T00:30:00Z') * 1000;
 
-/** A book built level by level, as a person reads one: [price, quantity] pairs, best first. */
-interface Level {
-  price: number;
-  qty: number;
-}
+/** A book built level by level, best first. */
 function book(bids: Level[], asks: Level[], extra: Partial<OrderBook> = {}): OrderBook {
   return {
     symbol: '005930', exchangeTime: T0, ingestTime: T0 + 5000,
@@ -20,58 +17,6 @@ function book(bids: Level[], asks: Level[], extra: Partial<OrderBook> = {}): Ord
     totalAskQuantity: 777, totalBidQuantity: 888, expectedPrice: 0, expectedQuantity: 0, cumulativeVolume: 1, hourClassCode: '0',
     sequence: 7, source: 'SIMULATOR', venue: 'NXT', marketSession: 'REGULAR', ...extra,
   };
-}
-const L = (price: number, qty: number): Level => ({ price, qty });
-
-/**
- * The reference: the definitions written out over level objects, with the algebraically equal forms
- * (microprice as best bid plus the spread weighted by the bid share, imbalance as 2·bid share − 1).
- */
-function reference(bids: Level[], asks: Level[]) {
-  const priced = (side: Level[]) => {
-    const out: Level[] = [];
-    for (const l of side) {
-      if (l.price === 0) break;
-      out.push(l);
-    }
-    return out;
-  };
-  const pb = priced(bids);
-  const pa = priced(asks);
-  const sumTop = (side: Level[], k: number) => {
-    let s = 0;
-    side.forEach((l, i) => {
-      if (i < k) s += l.qty;
-    });
-    return s;
-  };
-  const imb = (k: number) => {
-    const b = sumTop(pb, k);
-    const a = sumTop(pa, k);
-    return b + a === 0 ? null : (2 * b) / (b + a) - 1;
-  };
-  const bb = pb[0];
-  const ba = pa[0];
-  const normal = bb !== undefined && ba !== undefined && ba.price > bb.price;
-  return {
-    bestBid: bb?.price ?? null,
-    bestAsk: ba?.price ?? null,
-    spread: normal ? ba.price - bb.price : null,
-    mid: normal ? bb.price + (ba.price - bb.price) / 2 : null,
-    microprice: normal && bb.qty + ba.qty > 0 ? bb.price + ((ba.price - bb.price) * bb.qty) / (bb.qty + ba.qty) : null,
-    imbalance1: imb(1), imbalance5: imb(5), imbalance10: imb(10),
-    bidDepth1: sumTop(pb, 1), bidDepth5: sumTop(pb, 5), bidDepth10: sumTop(pb, 10),
-    askDepth1: sumTop(pa, 1), askDepth5: sumTop(pa, 5), askDepth10: sumTop(pa, 10),
-  };
-}
-
-function assertMatches(got: OrderBookFeatures, want: ReturnType<typeof reference>, where: string): void {
-  for (const [k, w] of Object.entries(want)) {
-    const g = got[k as keyof OrderBookFeatures];
-    if (w === null || Number.isInteger(w)) assert.equal(g, w, `${where}: ${k}`);
-    else assert.ok(typeof g === 'number' && Math.abs(g - w) <= 1e-12 * Math.max(1, Math.abs(w)), `${where}: ${k} ${g} vs ${w}`);
-  }
-  for (const [k, v] of Object.entries(got)) if (typeof v === 'number') assert.ok(Number.isFinite(v), `${where}: ${k} is ${v}`);
 }
 
 /** KRX-like sides: up to 10 levels on a tick grid from the best, zero-priced beyond a price limit. */
@@ -88,7 +33,7 @@ test('random KRX-like books: every feature equals the reference computation', ()
     const asks = side(rng, ask, 1, rng.int(0, 11), rng.int(0, 14));
     const b = book(bids, asks, { sequence: n });
     const f = bookFeatures(validateBookLevels(b));
-    assertMatches(f, reference(bids, asks), `book ${n}`);
+    assertFeaturesMatch(f, referenceFeatures(bids, asks), `book ${n}`);
     assert.deepEqual([f.symbol, f.venue, f.marketSession, f.exchangeTime, f.sequence, f.totalBidQuantity, f.totalAskQuantity], ['005930', 'NXT', 'REGULAR', T0, n, 888, 777]);
   }
 });

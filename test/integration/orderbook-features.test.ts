@@ -22,9 +22,8 @@ const levels = (row: Record<string, unknown>, side: 'bid' | 'ask'): Level[] =>
 const camel = (row: Record<string, unknown>) => Object.fromEntries(Object.entries(row).map(([k, v]) => [k.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase()), v]));
 
 test('simulated order books → features service → topic and QuestDB: a row per book equal to the features recomputed from the orderbook table; a malformed book dead-lettered', async () => {
-  const { common: base, ns } = sliceEnv('obfeat');
-  const appId = `${ns.id}-orderbook-features`;
-  const common = { ...base, ORDERBOOK_FEATURES_APP_ID: appId };
+  const { common, ns } = sliceEnv('obfeat');
+  const appId = common['ORDERBOOK_FEATURES_APP_ID'] as string;
   const topics = topicCatalogue(ns.topicNamespace, 3);
   // Recent exchange times: older records than the topics' retention may be deleted mid-test.
   const start = new Date(Math.floor(Date.now() / 1000) * 1000 - 600_000).toISOString();

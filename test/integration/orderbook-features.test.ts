@@ -96,3 +96,45 @@ test('simulated order books → features service → topic and QuestDB: a row pe
   assert.ok(priced > books / 2, `most simulated books are two-sided: ${priced} of ${books}`);
   assert.equal(processor.child.exitCode, null);
 });
+
+test('a catch-up whose one transaction holds more output than a broker accepts in one batch commits it all, with no session lost', async () => {
+  // 20,000 books of one symbol: one output partition; a 5 s commit interval puts all their features
+  // (≈ 3 MB) into one transaction, above the broker's 1 MiB message.max.bytes for one record batch.
+  const { common, ns } = sliceEnv('obfeatbig');
+  const env = { ...common, COMMIT_INTERVAL_MS: '5000' };
+  const topics = topicCatalogue(ns.topicNamespace, 3);
+  const serde = new AvroSerde(stackEnv().SCHEMA_REGISTRY_URL);
+  const admin = testKafka().admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic: topics.orderbook.name, numPartitions: 1 }], waitForLeaders: true });
+  await admin.disconnect();
+  const writer = await serde.registerValueSchema<OrderBook>(topics.orderbook.name, OrderBookSchema);
+  const N = 20_000;
+  const t0 = (Math.floor(Date.now() / 1000) - 600) * 1_000_000;
+  const ladder = (from: number, step: number) => Array.from({ length: 10 }, (_, k) => from + step * k);
+  const producer = testKafka().producer();
+  await producer.connect();
+  for (let i = 0; i < N; i += 2_000) {
+    await producer.send({
+      topic: topics.orderbook.name,
+      messages: Array.from({ length: 2_000 }, (_, k) => ({
+        key: '005930',
+        value: writer.encode({
+          symbol: '005930', exchangeTime: t0 + (i + k) * 1000, ingestTime: t0 + (i + k) * 1000, askPrices: ladder(61_100, 100), askQuantities: ladder(1_000 + k, 7),
+          bidPrices: ladder(61_000, -100), bidQuantities: ladder(900 + i / 100, 11), totalAskQuantity: 123_456, totalBidQuantity: 654_321, expectedPrice: 0, expectedQuantity: 0,
+          cumulativeVolume: i + k, hourClassCode: '0', sequence: i + k + 1, source: 'SIMULATOR', venue: 'KRX', marketSession: 'REGULAR',
+        }),
+      })),
+    });
+  }
+  await producer.disconnect();
+
+  const processor = startService('stream-processors/orderbook-features/main.js', env);
+  running.push(processor);
+  await processor.waitForLog(/order-book features running/);
+  await waitForGroupCaughtUp(common['ORDERBOOK_FEATURES_APP_ID'] as string, topics.orderbook.name, 120_000);
+  const out = await readTopic(topics.orderbookFeatures.name, { quietMs: 2_000 });
+  assert.equal(out.length, N, 'one record per book, none twice');
+  assert.doesNotMatch(processor.output(), /Kafka unreachable|max message size/, 'no session was dropped on the way');
+  assert.equal(processor.child.exitCode, null);
+});

@@ -14,7 +14,7 @@ const ROUNDS = 3;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
 /** kafkajs eachBatch over the whole topic, doing nothing per message: the ceiling for any consumer. */
-async function rawConsume(topic: string, expected: number): Promise<number> {
+export async function rawConsume(topic: string, expected: number): Promise<number> {
   const consumer = testKafka().consumer({ groupId: `bench-raw-${randomBytes(4).toString('hex')}`, maxBytesPerPartition: 4 * 1024 * 1024 });
   await consumer.connect();
   let n = 0;
@@ -40,7 +40,7 @@ async function rawConsume(topic: string, expected: number): Promise<number> {
  * Runs a processor service from scratch until its input counter reaches `expected`; the rate is
  * taken from its first record to its last (sampled every 100 ms), so start-up and group join are out.
  */
-async function serviceCatchUp(entry: string, env: Record<string, string>, counter: string, expected: number): Promise<{ rate: number; service: RunningService }> {
+export async function serviceCatchUp(entry: string, env: Record<string, string>, counter: string, expected: number): Promise<{ rate: number; service: RunningService }> {
   const service = startService(entry, env);
   let first = 0;
   let firstN = 0;

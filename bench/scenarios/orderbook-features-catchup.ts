@@ -2,14 +2,12 @@ import { testKafka } from '../../test/helpers/kafka.js';
 import { simulate, sliceEnv } from '../../test/helpers/pipeline.js';
 import { yesterdayAt } from '../../test/helpers/time.js';
 import { cpuTimes, stealShare, type BenchFigure, type BenchScenario } from '../harness.js';
-import { rawConsume, serviceCatchUp } from './processors-catchup.js';
+import { median, rawConsume, serviceCatchUp } from './processors-catchup.js';
 
 const BOOKS = 300_000;
 const SYMBOLS = 2_880;
 const SIM_RATE = 30_000; // books (one per trade) per exchange second
 const ROUNDS = 3;
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
 export const scenario: BenchScenario = {
   name: 'orderbook-features-catchup',

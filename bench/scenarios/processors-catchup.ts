@@ -11,7 +11,7 @@ const SYMBOLS = 2_880;
 const SIM_RATE = 50_000; // simulated trades per exchange second: 20 s of a very busy market
 const ROUNDS = 3;
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
 /** kafkajs eachBatch over the whole topic, doing nothing per message: the ceiling for any consumer. */
 export async function rawConsume(topic: string, expected: number): Promise<number> {

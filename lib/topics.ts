@@ -16,6 +16,8 @@ export type CandleInterval = (typeof CANDLE_INTERVALS)[number];
 export interface TopicCatalogue {
   ticks: TopicSpec;
   orderbook: TopicSpec;
+  /** One features record per order book (stream-processors/orderbook-features). */
+  orderbookFeatures: TopicSpec;
   lateTicks: TopicSpec;
   rawKis: TopicSpec;
   /** KRX listings, compacted: the latest record per 6-digit code is the stock's current state. */
@@ -38,6 +40,8 @@ export function topicCatalogue(namespace = '', partitions = 6): TopicCatalogue {
   return {
     ticks: timed('market.ticks.v1', 7),
     orderbook: timed('market.orderbook.v1', 3),
+    // As long as the books they are recomputable from; QuestDB keeps the history.
+    orderbookFeatures: timed('market.orderbook-features.v1', 3),
     lateTicks: timed('market.late-ticks.v1', 7),
     rawKis: timed('raw.kis.v1', 7),
     stocks: { name: name('ref.stocks.v1'), partitions, config: { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '0' } },

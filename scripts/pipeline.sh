@@ -2,7 +2,7 @@
 # The whole pipeline on the native stack: `npm run pipeline` (= up), `npm run pipeline -- down|status|logs <svc>`.
 # Starts Kafka, the registry, QuestDB, Postgres and Prometheus (stack/stack.sh), then the services,
 # each as its own process: the market simulator (or the KIS producer when KIS_APP_KEYS is set), the
-# candle processor, roll-ups and indicators, the QuestDB and Postgres sinks, and the KRX poller (against
+# candle processor, roll-ups, indicators and order-book features, the QuestDB and Postgres sinks, and the KRX poller (against
 # the fake KRX server unless KRX_ID/KRX_PW or KRX_AUTH_KEY are set). Services keep running in the background, each
 # under a supervisor that restarts it when it exits unexpectedly (see supervise below).
 set -euo pipefail
@@ -17,6 +17,7 @@ SERVICES=(
   "candle-processor:stream-processors/candles/main.js:9466"
   "candle-rollups:stream-processors/rollups/main.js:9470"
   "indicators:stream-processors/indicators/main.js:9471"
+  "orderbook-features:stream-processors/orderbook-features/main.js:9472"
   "questdb-sink:sinks/questdb/main.js:9467"
   "postgres-sink:sinks/postgres/main.js:9469"
   "krx-poller:producers/krx/main.js:9468"
@@ -88,7 +89,7 @@ up() {
   # A lively demo default; override with SIM_SYMBOLS / SIM_TICKS_PER_SECOND / SIM_SESSION.
   export SIM_SYMBOLS="${SIM_SYMBOLS:-300}" SIM_TICKS_PER_SECOND="${SIM_TICKS_PER_SECOND:-2000}" SIM_ORDERBOOKS="${SIM_ORDERBOOKS:-true}"
   # Every table the dashboards read.
-  local intervals="1s 1m 5m 15m 1h 1d" topics="market.ticks.v1,market.orderbook.v1,krx.daily-bars.v1" iv
+  local intervals="1s 1m 5m 15m 1h 1d" topics="market.ticks.v1,market.orderbook.v1,market.orderbook-features.v1,krx.daily-bars.v1" iv
   for iv in $intervals; do topics+=",market.candles.$iv.v1,market.indicators.$iv.v1,market.features.$iv.v1"; done
   export SINK_TOPICS="${SINK_TOPICS:-$topics}"
   if [ -z "${KRX_ID:-}" ] && [ -z "${KRX_AUTH_KEY:-}" ]; then
@@ -128,7 +129,7 @@ up() {
 The pipeline is running. Where to look:
   QuestDB console   $QUESTDB_HTTP_URL        (try: select * from candles_1s latest on ts partition by symbol)
   Prometheus        ${PROMETHEUS_URL:-http://127.0.0.1:9090}   (try: rate(sink_rows_written_total[10s]))
-  Service metrics   http://127.0.0.1:9464/metrics (simulator), :9466 (candles), :9470 (roll-ups), :9471 (indicators), :9467 (QuestDB sink), :9469 (Postgres sink), :9468 (KRX poller)
+  Service metrics   http://127.0.0.1:9464/metrics (simulator), :9466 (candles), :9470 (roll-ups), :9471 (indicators), :9472 (order-book features), :9467 (QuestDB sink), :9469 (Postgres sink), :9468 (KRX poller)
   Service logs      $STATE/<service>.log
   Grafana           docker compose up grafana (dashboards in grafana/dashboards/)
 Stop the services with: npm run pipeline -- down   (and the servers with: npm run stack -- down)

@@ -11,10 +11,10 @@ const SYMBOLS = 2_880;
 const SIM_RATE = 50_000; // simulated trades per exchange second: 20 s of a very busy market
 const ROUNDS = 3;
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
 /** kafkajs eachBatch over the whole topic, doing nothing per message: the ceiling for any consumer. */
-async function rawConsume(topic: string, expected: number): Promise<number> {
+export async function rawConsume(topic: string, expected: number): Promise<number> {
   const consumer = testKafka().consumer({ groupId: `bench-raw-${randomBytes(4).toString('hex')}`, maxBytesPerPartition: 4 * 1024 * 1024 });
   await consumer.connect();
   let n = 0;

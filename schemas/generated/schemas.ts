@@ -602,6 +602,195 @@ export const IndicatorsSchema: avro.Schema = {
   ]
 } as avro.Schema;
 
+/** schemas/orderbook-features.avsc */
+export const OrderBookFeaturesSchema: avro.Schema = {
+  "type": "record",
+  "name": "OrderBookFeatures",
+  "namespace": "kr.kmarket.market",
+  "doc": "Features of one order book (market.orderbook.v1), one record per book: spread, mid, microprice, imbalance and depth over the top 1/5/10 levels. A level with price 0 (beyond the daily limits) is no level. A feature that is undefined for the book is null, never zero or NaN.",
+  "fields": [
+    {
+      "name": "symbol",
+      "type": "string"
+    },
+    {
+      "name": "venue",
+      "type": {
+        "type": "enum",
+        "name": "Venue",
+        "symbols": [
+          "KRX",
+          "NXT",
+          "INTEGRATED"
+        ],
+        "default": "KRX",
+        "doc": "where it traded or was quoted: KRX, NXT (Nextrade), or INTEGRATED (KIS's combined KRX+NXT feed, which names no venue)"
+      },
+      "default": "KRX",
+      "doc": "the book's venue"
+    },
+    {
+      "name": "marketSession",
+      "type": {
+        "type": "enum",
+        "name": "MarketSession",
+        "symbols": [
+          "UNKNOWN",
+          "PRE_MARKET",
+          "REGULAR",
+          "AFTER_MARKET",
+          "CLOSING_PRICE"
+        ],
+        "default": "UNKNOWN",
+        "doc": "the market session (KIS MARKET_CLS_CODE since 2026-09-14: 1 pre-market, 2 regular, 3 after-market, 5 closing-price trading)"
+      },
+      "default": "UNKNOWN",
+      "doc": "the book's market session"
+    },
+    {
+      "name": "exchangeTime",
+      "type": {
+        "type": "long",
+        "logicalType": "timestamp-micros"
+      },
+      "doc": "the book's exchange time"
+    },
+    {
+      "name": "sequence",
+      "type": "long",
+      "doc": "the book's per-symbol sequence number (with symbol, venue and exchangeTime, the identity of the book)"
+    },
+    {
+      "name": "bookState",
+      "type": {
+        "type": "enum",
+        "name": "BookState",
+        "symbols": [
+          "NORMAL",
+          "LOCKED",
+          "CROSSED",
+          "ONE_SIDED",
+          "EMPTY"
+        ],
+        "doc": "NORMAL: best ask above best bid; LOCKED: equal; CROSSED: best ask below best bid (call auctions); ONE_SIDED: one side has no priced level; EMPTY: neither has"
+      },
+      "doc": "the price features (spread, mid, microprice) are set only for NORMAL books"
+    },
+    {
+      "name": "bestBid",
+      "type": [
+        "null",
+        "long"
+      ],
+      "default": null,
+      "doc": "level-1 bid price, KRW; null when the bid side has no priced level"
+    },
+    {
+      "name": "bestAsk",
+      "type": [
+        "null",
+        "long"
+      ],
+      "default": null,
+      "doc": "level-1 ask price, KRW; null when the ask side has no priced level"
+    },
+    {
+      "name": "spread",
+      "type": [
+        "null",
+        "long"
+      ],
+      "default": null,
+      "doc": "bestAsk - bestBid, KRW; null unless bookState is NORMAL"
+    },
+    {
+      "name": "mid",
+      "type": [
+        "null",
+        "double"
+      ],
+      "default": null,
+      "doc": "(bestAsk + bestBid) / 2, KRW; null unless bookState is NORMAL"
+    },
+    {
+      "name": "microprice",
+      "type": [
+        "null",
+        "double"
+      ],
+      "default": null,
+      "doc": "(bestBid * askQty1 + bestAsk * bidQty1) / (bidQty1 + askQty1), KRW; null unless bookState is NORMAL and the level-1 quantities are not both zero"
+    },
+    {
+      "name": "imbalance1",
+      "type": [
+        "null",
+        "double"
+      ],
+      "default": null,
+      "doc": "(bidDepth1 - askDepth1) / (bidDepth1 + askDepth1), in [-1, 1]; null when both depths are zero"
+    },
+    {
+      "name": "imbalance5",
+      "type": [
+        "null",
+        "double"
+      ],
+      "default": null,
+      "doc": "the same over the top 5 levels"
+    },
+    {
+      "name": "imbalance10",
+      "type": [
+        "null",
+        "double"
+      ],
+      "default": null,
+      "doc": "the same over the top 10 levels"
+    },
+    {
+      "name": "bidDepth1",
+      "type": "long",
+      "doc": "resting bid quantity at the best level, shares (0 for an empty side)"
+    },
+    {
+      "name": "bidDepth5",
+      "type": "long",
+      "doc": "over the top 5 bid levels"
+    },
+    {
+      "name": "bidDepth10",
+      "type": "long",
+      "doc": "over the top 10 bid levels"
+    },
+    {
+      "name": "askDepth1",
+      "type": "long",
+      "doc": "resting ask quantity at the best level, shares (0 for an empty side)"
+    },
+    {
+      "name": "askDepth5",
+      "type": "long",
+      "doc": "over the top 5 ask levels"
+    },
+    {
+      "name": "askDepth10",
+      "type": "long",
+      "doc": "over the top 10 ask levels"
+    },
+    {
+      "name": "totalBidQuantity",
+      "type": "long",
+      "doc": "the book's total bid quantity, as published (all levels, not only the top 10)"
+    },
+    {
+      "name": "totalAskQuantity",
+      "type": "long",
+      "doc": "the book's total ask quantity, as published"
+    }
+  ]
+} as avro.Schema;
+
 /** schemas/orderbook.avsc */
 export const OrderBookSchema: avro.Schema = {
   "type": "record",

@@ -171,9 +171,6 @@ export interface Indicators {
   emittedAt: number;
 }
 
-export type TickSource = 'KIS' | 'SIMULATOR' | 'REPLAY';
-export const TickSourceValues = ['KIS', 'SIMULATOR', 'REPLAY'] as const;
-
 /** where it traded or was quoted: KRX, NXT (Nextrade), or INTEGRATED (KIS's combined KRX+NXT feed, which names no venue) */
 export type Venue = 'KRX' | 'NXT' | 'INTEGRATED';
 export const VenueValues = ['KRX', 'NXT', 'INTEGRATED'] as const;
@@ -181,6 +178,60 @@ export const VenueValues = ['KRX', 'NXT', 'INTEGRATED'] as const;
 /** the market session (KIS MARKET_CLS_CODE since 2026-09-14: 1 pre-market, 2 regular, 3 after-market, 5 closing-price trading) */
 export type MarketSession = 'UNKNOWN' | 'PRE_MARKET' | 'REGULAR' | 'AFTER_MARKET' | 'CLOSING_PRICE';
 export const MarketSessionValues = ['UNKNOWN', 'PRE_MARKET', 'REGULAR', 'AFTER_MARKET', 'CLOSING_PRICE'] as const;
+
+/** NORMAL: best ask above best bid; LOCKED: equal; CROSSED: best ask below best bid (call auctions); ONE_SIDED: one side has no priced level; EMPTY: neither has */
+export type BookState = 'NORMAL' | 'LOCKED' | 'CROSSED' | 'ONE_SIDED' | 'EMPTY';
+export const BookStateValues = ['NORMAL', 'LOCKED', 'CROSSED', 'ONE_SIDED', 'EMPTY'] as const;
+
+/** Features of one order book (market.orderbook.v1), one record per book: spread, mid, microprice, imbalance and depth over the top 1/5/10 levels. A level with price 0 (beyond the daily limits) is no level. A feature that is undefined for the book is null, never zero or NaN. */
+export interface OrderBookFeatures {
+  symbol: string;
+  /** the book's venue */
+  venue: Venue;
+  /** the book's market session */
+  marketSession: MarketSession;
+  /** the book's exchange time (timestamp-micros) */
+  exchangeTime: number;
+  /** the book's per-symbol sequence number (with symbol, venue and exchangeTime, the identity of the book) */
+  sequence: number;
+  /** the price features (spread, mid, microprice) are set only for NORMAL books */
+  bookState: BookState;
+  /** level-1 bid price, KRW; null when the bid side has no priced level */
+  bestBid: null | number;
+  /** level-1 ask price, KRW; null when the ask side has no priced level */
+  bestAsk: null | number;
+  /** bestAsk - bestBid, KRW; null unless bookState is NORMAL */
+  spread: null | number;
+  /** (bestAsk + bestBid) / 2, KRW; null unless bookState is NORMAL */
+  mid: null | number;
+  /** (bestBid * askQty1 + bestAsk * bidQty1) / (bidQty1 + askQty1), KRW; null unless bookState is NORMAL and the level-1 quantities are not both zero */
+  microprice: null | number;
+  /** (bidDepth1 - askDepth1) / (bidDepth1 + askDepth1), in [-1, 1]; null when both depths are zero */
+  imbalance1: null | number;
+  /** the same over the top 5 levels */
+  imbalance5: null | number;
+  /** the same over the top 10 levels */
+  imbalance10: null | number;
+  /** resting bid quantity at the best level, shares (0 for an empty side) */
+  bidDepth1: number;
+  /** over the top 5 bid levels */
+  bidDepth5: number;
+  /** over the top 10 bid levels */
+  bidDepth10: number;
+  /** resting ask quantity at the best level, shares (0 for an empty side) */
+  askDepth1: number;
+  /** over the top 5 ask levels */
+  askDepth5: number;
+  /** over the top 10 ask levels */
+  askDepth10: number;
+  /** the book's total bid quantity, as published (all levels, not only the top 10) */
+  totalBidQuantity: number;
+  /** the book's total ask quantity, as published */
+  totalAskQuantity: number;
+}
+
+export type TickSource = 'KIS' | 'SIMULATOR' | 'REPLAY';
+export const TickSourceValues = ['KIS', 'SIMULATOR', 'REPLAY'] as const;
 
 /** Top 10 levels of one stock's order book (KIS H0STASP0). Arrays are best level first. */
 export interface OrderBook {

@@ -1,6 +1,6 @@
 import avro from 'avsc';
-import { CandleSchema, DailyBarSchema, FeaturesSchema, IndicatorsSchema, OrderBookSchema, TickSchema } from '../../schemas/generated/schemas.js';
-import type { Candle, DailyBar, Features, Indicators, OrderBook, Tick } from '../../schemas/generated/types.js';
+import { CandleSchema, DailyBarSchema, FeaturesSchema, IndicatorsSchema, OrderBookFeaturesSchema, OrderBookSchema, TickSchema } from '../../schemas/generated/schemas.js';
+import type { Candle, DailyBar, Features, Indicators, OrderBook, OrderBookFeatures, Tick } from '../../schemas/generated/types.js';
 import { validateCandle, validateDailyBar, validateOrderBook, validateTick } from '../../schemas/validation.js';
 import { KST_OFFSET_MICROS, MICROS_PER_SECOND } from '../../lib/time.js';
 import { CANDLE_INTERVALS, type CandleInterval, type TopicCatalogue, type TopicSpec } from '../../lib/topics.js';
@@ -143,6 +143,41 @@ const orderbook = defineTable<OrderBook>({
   dedupKeys: ['symbol', 'seq', 'venue'],
 });
 
+/**
+ * Order-book features, one row per book, with the book's identity (ts, symbol, seq, venue) as in
+ * `orderbook`, so a replay overwrites and a row joins its book. Undefined features are NULL.
+ */
+const orderbookFeatures = defineTable<OrderBookFeatures>({
+  table: 'orderbook_features',
+  topic: (t) => t.orderbookFeatures,
+  readerSchema: OrderBookFeaturesSchema,
+  ts: (f) => f.exchangeTime,
+  columns: [
+    symbol('symbol', (f) => f.symbol, 'SYMBOL CAPACITY 4096 CACHE'),
+    symbol('book_state', (f) => f.bookState),
+    long('best_bid', (f) => f.bestBid),
+    long('best_ask', (f) => f.bestAsk),
+    long('spread', (f) => f.spread),
+    double('mid', (f) => f.mid),
+    double('microprice', (f) => f.microprice),
+    double('imbalance_1', (f) => f.imbalance1),
+    double('imbalance_5', (f) => f.imbalance5),
+    double('imbalance_10', (f) => f.imbalance10),
+    long('bid_depth_1', (f) => f.bidDepth1),
+    long('bid_depth_5', (f) => f.bidDepth5),
+    long('bid_depth_10', (f) => f.bidDepth10),
+    long('ask_depth_1', (f) => f.askDepth1),
+    long('ask_depth_5', (f) => f.askDepth5),
+    long('ask_depth_10', (f) => f.askDepth10),
+    long('total_bid_qty', (f) => f.totalBidQuantity),
+    long('total_ask_qty', (f) => f.totalAskQuantity),
+    long('seq', (f) => f.sequence),
+    symbol('venue', (f) => f.venue),
+    symbol('market_session', (f) => f.marketSession),
+  ],
+  dedupKeys: ['symbol', 'seq', 'venue'],
+});
+
 /** Indicator columns (DOUBLE, NULL until an indicator's warm-up): record field → column. */
 const INDICATOR_COLUMNS = [
   ['sma5', 'sma5'], ['sma20', 'sma20'], ['sma60', 'sma60'], ['sma120', 'sma120'], ['sma200', 'sma200'],
@@ -231,6 +266,7 @@ export const TABLES: ReadonlyArray<TableSpec<unknown>> = [
   ...CANDLE_INTERVALS.map(indicators),
   ...CANDLE_INTERVALS.map(features),
   orderbook,
+  orderbookFeatures,
   dailyBars,
 ];
 

@@ -20,6 +20,7 @@ export function sliceEnv(name: string) {
     TOPIC_PARTITIONS: '3',
     QUESTDB_TABLE_PREFIX: ns.tablePrefix,
     CANDLES_APP_ID: `${ns.id}-candles`,
+    ORDERBOOK_FEATURES_APP_ID: `${ns.id}-orderbook-features`,
     SINK_GROUP_ID: `${ns.id}-questdb-sink`,
   };
   return { ns, common, ticksTopic: `${ns.topicNamespace}market.ticks.v1`, candlesTopic: `${ns.topicNamespace}market.candles.1s.v1` };

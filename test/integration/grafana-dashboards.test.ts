@@ -33,15 +33,20 @@ test('every dashboard refreshes every second and every panel query runs on the r
   const { common } = sliceEnv('grafana');
   const env = { ...common, QUESTDB_TABLE_PREFIX: '' };
   const processor = startService('stream-processors/candles/main.js', env);
-  const sink = startService('sinks/questdb/main.js', { ...env, SINK_TOPICS: 'market.ticks.v1,market.candles.1s.v1,market.orderbook.v1' });
+  const bookFeatures = startService('stream-processors/orderbook-features/main.js', env);
+  const sink = startService('sinks/questdb/main.js', { ...env, SINK_TOPICS: 'market.ticks.v1,market.candles.1s.v1,market.orderbook.v1,market.orderbook-features.v1' });
   const sim = startService('producers/simulator/main.js', { ...env, SIM_SYMBOLS: '20', SIM_TICKS_PER_SECOND: '200', SIM_DURATION_SECONDS: '8', SIM_ORDERBOOKS: 'true' });
-  running.push(processor, sink, sim);
+  running.push(processor, bookFeatures, sink, sim);
   await waitFor('final candles of the live run', async () => {
     const [r] = await questdbQuery(`select count() n from candles_1s where is_final and ts > dateadd('s', -30, now())`);
     return (r?.['n'] as number) > 20 ? true : undefined;
   }, { timeoutMs: 60_000 });
   await waitFor('order books of the live run', async () => {
     const [r] = await questdbQuery(`select count() n from orderbook where symbol = '005930' and ts > dateadd('s', -30, now())`);
+    return (r?.['n'] as number) > 0 ? true : undefined;
+  }, { timeoutMs: 60_000 });
+  await waitFor('order-book features of the live run', async () => {
+    const [r] = await questdbQuery(`select count() n from orderbook_features where symbol = '005930' and ts > dateadd('s', -30, now())`).catch(() => [undefined]);
     return (r?.['n'] as number) > 0 ? true : undefined;
   }, { timeoutMs: 60_000 });
 

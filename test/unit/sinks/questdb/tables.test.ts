@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { topicCatalogue } from '../../../../lib/topics.js';
-import type { Candle, DailyBar, Features, Indicators, OrderBook, Tick } from '../../../../schemas/generated/types.js';
+import type { Candle, DailyBar, Features, Indicators, OrderBook, OrderBookFeatures, Tick } from '../../../../schemas/generated/types.js';
 import { IlpBuffer } from '../../../../sinks/questdb/ilp.js';
 import { addMissingColumnsSql, BOOK_LEVELS, createTableSql, questdbMappings, TABLES } from '../../../../sinks/questdb/tables.js';
 import { clientBuffer, clientRows } from './client-reference.js';
@@ -84,6 +84,20 @@ function features(n: number, interval: string): Features[] {
   }));
 }
 
+function bookFeatures(n: number): OrderBookFeatures[] {
+  const r = rng(6);
+  // Undefined features are null: the column is left out of the row (NULL in QuestDB).
+  const v = (i: number, every: number) => (i % every === 0 ? null : [r() * 2 - 1, 0, -0, 1, -1, 61_050.123_456_789][i % 6] as number);
+  return Array.from({ length: n }, (_, i) => ({
+    symbol: ['005930', '000660', '0000Z0'][i % 3] as string, venue: (['KRX', 'NXT', 'INTEGRATED'] as const)[i % 3] ?? 'KRX',
+    marketSession: (['UNKNOWN', 'PRE_MARKET', 'REGULAR', 'AFTER_MARKET', 'CLOSING_PRICE'] as const)[i % 5] ?? 'REGULAR', exchangeTime: T0 + i * 7, sequence: i === 2 ? BIG : i,
+    bookState: (['NORMAL', 'LOCKED', 'CROSSED', 'ONE_SIDED', 'EMPTY'] as const)[i % 5] ?? 'NORMAL', bestBid: i % 5 === 4 ? null : 61_000, bestAsk: i % 4 === 3 ? null : 61_100,
+    spread: i % 3 === 1 ? null : 100, mid: v(i, 3), microprice: v(i, 4), imbalance1: v(i, 5), imbalance5: v(i, 7), imbalance10: v(i, 11),
+    bidDepth1: Math.floor(r() * 1e6), bidDepth5: i === 3 ? BIG : 5e6, bidDepth10: 0, askDepth1: 1, askDepth5: Math.floor(r() * 1e7), askDepth10: 2 ** 40,
+    totalBidQuantity: 12_345, totalAskQuantity: i === 5 ? BIG : 0,
+  }));
+}
+
 function dailyBars(n: number): DailyBar[] {
   const r = rng(5);
   return Array.from({ length: n }, (_, i) => ({
@@ -94,7 +108,7 @@ function dailyBars(n: number): DailyBar[] {
   }));
 }
 
-const samples = (table: string): unknown[] => (table === 'daily_bars' ? dailyBars(20) : table === 'ticks' ? ticks(40) : table === 'orderbook' ? books(25) : table.startsWith('candles_') ? candles(30, table.slice(8))
+const samples = (table: string): unknown[] => (table === 'daily_bars' ? dailyBars(20) : table === 'ticks' ? ticks(40) : table === 'orderbook' ? books(25) : table === 'orderbook_features' ? bookFeatures(30) : table.startsWith('candles_') ? candles(30, table.slice(8))
   : table.startsWith('indicators_') ? indicators(36, table.slice(11)) : table.startsWith('features_') ? features(30, table.slice(9)) : []);
 
 test('every table encodes byte for byte as the official client writes the same rows', () => {
@@ -160,6 +174,7 @@ test('the generated DDL keeps the tables as they were: columns, WAL, daily parti
   const book = ddl('orderbook');
   for (let i = 1; i <= BOOK_LEVELS; i++) for (const col of [`ask_price_${i} LONG`, `ask_qty_${i} LONG`, `bid_price_${i} LONG`, `bid_qty_${i} LONG`]) assert.ok(book.includes(col), col);
   assert.match(book, /total_ask_qty LONG, total_bid_qty LONG.*DEDUP UPSERT KEYS\(ts, symbol, seq, venue\)$/);
+  assert.match(ddl('orderbook_features'), /spread LONG, mid DOUBLE, microprice DOUBLE, imbalance_1 DOUBLE.*TIMESTAMP\(ts\) PARTITION BY DAY WAL DEDUP UPSERT KEYS\(ts, symbol, seq, venue\)$/);
   const names = new Set(TABLES.map((t) => t.table));
   assert.equal(names.size, TABLES.length, 'one entry per table');
 });

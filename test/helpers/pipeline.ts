@@ -100,7 +100,9 @@ export async function assertPipelineExact(ns: { tablePrefix: string }, ticksTopi
   await waitFor('every final candle in QuestDB', async () => {
     const [r] = await questdbQuery(`select count() n from "${candlesTable}" where is_final`);
     return Number(r?.['n']) >= fromRows.size ? true : undefined;
-  }, { timeoutMs: 60_000 });
+  }, { timeoutMs: 120_000 }).catch(async (err: Error) => {
+    throw new Error(`${err.message}\n${await finalsDiagnosis(candlesTable, ticksTopic, fromRows)}`);
+  });
   const finals = await questdbQuery(`select symbol, ts, open, high, low, close, volume, trade_count from "${candlesTable}" where is_final`);
   assert.equal(finals.length, fromRows.size, 'one final candle per symbol and second');
   for (const r of finals) {
@@ -113,6 +115,30 @@ export async function assertPipelineExact(ns: { tablePrefix: string }, ticksTopi
       key,
     );
   }
+}
+
+/**
+ * Where the missing finals are, for the failure message: not emitted (absent from the committed
+ * candles topic), or emitted and then not written, or written and overwritten by an older version.
+ */
+async function finalsDiagnosis(candlesTable: string, ticksTopic: string, expected: ReadonlyMap<string, unknown>): Promise<string> {
+  const registry = new SchemaRegistry({ host: stackEnv().SCHEMA_REGISTRY_URL });
+  const topicFinals = new Set<string>();
+  const candlesTopic = ticksTopic.replace(/market\.ticks\.v1$/, 'market.candles.1s.v1');
+  for (const m of await readTopic(candlesTopic, { quietMs: 3_000 })) {
+    const c = (await registry.decode(m.value as Buffer)) as { symbol: string; windowStart: number; isFinal: boolean };
+    if (c.isFinal) topicFinals.add(`${c.symbol}@${c.windowStart}`);
+  }
+  const rows = await questdbQuery(`select symbol, ts, is_final, emitted_at from "${candlesTable}"`);
+  const row = new Map(rows.map((r) => [`${r['symbol']}@${isoToMicros(r['ts'] as string)}`, r]));
+  const missing = [...expected.keys()].filter((k) => row.get(k)?.['is_final'] !== true);
+  const notEmitted = missing.filter((k) => !topicFinals.has(k));
+  const notWritten = missing.filter((k) => topicFinals.has(k) && !row.has(k));
+  const overwritten = missing.filter((k) => topicFinals.has(k) && row.has(k));
+  const show = (ks: string[]) => ks.slice(0, 5).map((k) => `${k} (${new Date(Number(k.split('@')[1]) / 1000).toISOString()}${row.get(k) ? `, row emitted ${String(row.get(k)?.['emitted_at'])}` : ''})`).join(', ');
+  return `expected ${expected.size} finals; in the committed candles topic ${topicFinals.size}; final in QuestDB ${expected.size - missing.length}. ` +
+    `Missing ${missing.length}: not in the topic ${notEmitted.length} [${show(notEmitted)}]; in the topic, no row ${notWritten.length} [${show(notWritten)}]; ` +
+    `in the topic, row not final ${overwritten.length} [${show(overwritten)}]`;
 }
 
 /** The number of ticks a finished simulator reports in its last line. */

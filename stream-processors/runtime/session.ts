@@ -8,6 +8,7 @@ import type { TopicSpec } from '../../lib/topics.js';
 import { decodeCheckpointMetadata, encodeCheckpointMetadata } from './checkpoint.js';
 import { ProcessorFailure, type Metrics, type OutputSpec, type SessionLike, type StreamAppOptions } from './options.js';
 import { changelogTopicName } from './store.js';
+import { sendChunks } from './send-chunks.js';
 import { PartitionTask } from './task.js';
 
 const TEARDOWN_TIMEOUT_MS = 5000;
@@ -393,8 +394,7 @@ export class Session<In, Out> implements SessionLike {
     const timer = this.m.transaction.startTimer();
     const txn = await (this.producer as Producer).transaction();
     try {
-      const topicMessages = [...out].map(([topic, messages]) => ({ topic, messages }));
-      if (topicMessages.length > 0) await txn.sendBatch({ topicMessages, acks: -1 });
+      for (const topicMessages of sendChunks(out)) await txn.sendBatch({ topicMessages, acks: -1 });
       if (offsets.length > 0) {
         await txn.sendOffsets({ consumerGroupId: this.o.applicationId, topics: [{ topic: this.o.input.topic.name, partitions: offsets }] });
       }

@@ -71,12 +71,13 @@ test('kill -9 of candles, roll-ups and indicators at ten random moments of a 200
   const seed = Number(process.env['CHAIN_CRASH_SEED'] ?? Date.now() % 1_000_000);
   console.log(`chain-crash seed ${seed} (CHAIN_CRASH_SEED=${seed} repeats these kill moments)`);
   const rng = new Random(seed);
-  // A kill falls a random 0–1.5 s after the chain runs (mid-batch, mid-restore or mid-commit). The
-  // candle processor commits once per fetched batch in a catch-up (4 MiB, ≈ 46,000 ticks of one
-  // partition), so some rounds commit nothing and some several batches. Once 60 % of the ticks are
-  // committed a kill comes at once: one more batch at most slips in before it, which leaves work for
-  // the chain at every kill, whatever the speed of the machine.
-  const delays = Array.from({ length: KILLS }, () => rng.int(0, 1500));
+  // The candle processor commits once per fetched batch in a catch-up (4 MiB, ≈ 46,000 ticks of one
+  // partition): a run has only a handful of commits. So half the rounds (at random) first wait for
+  // the next commit, so the run moves on; every kill then falls a random 0–1.5 s later: mid-restore,
+  // mid-batch, or while the roll-ups and indicators work through the candles just committed. Once
+  // 60 % of the ticks are committed, a kill comes at once: at most one more batch slips in before it,
+  // which leaves work for the chain at every kill, whatever the speed of the machine.
+  const rounds = Array.from({ length: KILLS }, () => ({ afterCommit: rng.next() < 0.5, delayMs: rng.int(0, 1500) }));
   const cap = 0.6 * TOTAL;
 
   const admin = testKafka().admin();
@@ -101,12 +102,17 @@ test('kill -9 of candles, roll-ups and indicators at ten random moments of a 200
   try {
     for (let k = 0; k < KILLS; k++) {
       const chain = await startChain();
-      const killAt = Date.now() + (delays[k] as number);
+      const { afterCommit, delayMs } = rounds[k] as { afterCommit: boolean; delayMs: number };
+      const before = await committedTicks();
+      if (afterCommit && before < cap) {
+        await waitFor('a commit of the candle processor', async () => ((await committedTicks()) > before ? true : undefined), { timeoutMs: 120_000, intervalMs: 20 });
+      }
+      const killAt = Date.now() + delayMs;
       while (Date.now() < killAt && (await committedTicks()) < cap) await new Promise((r) => setTimeout(r, 20));
       for (const s of chain) s.child.kill('SIGKILL');
       await Promise.all(chain.map((s) => s.exited));
       const done = await committedTicks();
-      console.log(`kill ${k + 1} after ${delays[k]} ms: ${done} of ${TOTAL} ticks processed and committed by the candle processor`);
+      console.log(`kill ${k + 1} ${delayMs} ms after ${afterCommit ? 'a commit' : 'the start'}: ${done} of ${TOTAL} ticks processed and committed by the candle processor`);
       assert.ok(done < TOTAL, `kill ${k + 1} left work: ${done} of ${TOTAL}`);
     }
   } finally {

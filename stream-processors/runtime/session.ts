@@ -8,17 +8,10 @@ import type { TopicSpec } from '../../lib/topics.js';
 import { decodeCheckpointMetadata, encodeCheckpointMetadata } from './checkpoint.js';
 import { ProcessorFailure, type Metrics, type OutputSpec, type SessionLike, type StreamAppOptions } from './options.js';
 import { changelogTopicName } from './store.js';
+import { sendChunks } from './send-chunks.js';
 import { PartitionTask } from './task.js';
 
 const TEARDOWN_TIMEOUT_MS = 5000;
-/**
- * kafkajs writes one record batch per partition and send, and the broker refuses a batch above its
- * message.max.bytes (1 MiB by default): a catch-up that forwards one record per input (order-book
- * features, indicators) gathers megabytes per partition between two commits. So a transaction sends
- * its outputs in parts of at most this many bytes (keys and values, plus an allowance per record).
- */
-const SEND_PART_BYTES = 512 * 1024;
-const RECORD_ALLOWANCE_BYTES = 64;
 
 /** One set of Kafka clients and the tasks of the partitions assigned to it. */
 export class Session<In, Out> implements SessionLike {
@@ -401,7 +394,7 @@ export class Session<In, Out> implements SessionLike {
     const timer = this.m.transaction.startTimer();
     const txn = await (this.producer as Producer).transaction();
     try {
-      for (const topicMessages of sendParts(out)) await txn.sendBatch({ topicMessages, acks: -1 });
+      for (const topicMessages of sendChunks(out)) await txn.sendBatch({ topicMessages, acks: -1 });
       if (offsets.length > 0) {
         await txn.sendOffsets({ consumerGroupId: this.o.applicationId, topics: [{ topic: this.o.input.topic.name, partitions: offsets }] });
       }
@@ -414,31 +407,4 @@ export class Session<In, Out> implements SessionLike {
     for (const cp of offsets) this.lastCommitted.set(cp.partition, `${cp.offset}:${cp.metadata}`);
     this.lastCommitAt = Date.now();
   }
-}
-
-/** Pending outputs in send order, cut into parts of at most SEND_PART_BYTES (a record larger than that goes alone). */
-function* sendParts(pending: Map<string, Message[]>): Generator<Array<{ topic: string; messages: Message[] }>> {
-  let part: Array<{ topic: string; messages: Message[] }> = [];
-  let bytes = 0;
-  for (const [topic, messages] of pending) {
-    let from = 0;
-    for (let i = 0; i < messages.length; i++) {
-      const m = messages[i] as Message;
-      const size = byteLength(m.key) + byteLength(m.value) + RECORD_ALLOWANCE_BYTES;
-      if (bytes + size > SEND_PART_BYTES && bytes > 0) {
-        if (i > from) part.push({ topic, messages: messages.slice(from, i) });
-        yield part;
-        part = [];
-        bytes = 0;
-        from = i;
-      }
-      bytes += size;
-    }
-    if (messages.length > from) part.push({ topic, messages: from === 0 ? messages : messages.slice(from) });
-  }
-  if (part.length > 0) yield part;
-}
-
-function byteLength(v: Buffer | string | null | undefined): number {
-  return v == null ? 0 : typeof v === 'string' ? Buffer.byteLength(v) : v.length;
 }

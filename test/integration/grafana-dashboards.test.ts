@@ -3,9 +3,10 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import pg from 'pg';
-import { dashboardTargets, expandPromQl, expandSqlMacros, interpolateVariables } from '../helpers/grafana.js';
-import { sliceEnv, stopAll } from '../helpers/pipeline.js';
-import { questdbQuery } from '../helpers/questdb.js';
+import { dashboardTargets, expandPromQl, expandSqlMacros, interpolateVariables, type TimeRange } from '../helpers/grafana.js';
+import { simulate, sliceEnv, stopAll } from '../helpers/pipeline.js';
+import { isoToMicros, questdbQuery } from '../helpers/questdb.js';
+import { CANDLE_INTERVALS } from '../../lib/topics.js';
 import { startService, type RunningService } from '../helpers/service-process.js';
 import { REPO_ROOT, stackEnv } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
@@ -20,9 +21,9 @@ const dashboards = readdirSync(join(REPO_ROOT, 'grafana', 'dashboards'))
   .filter((f) => f.endsWith('.json') && f !== 'krx-market.json')
   .map((f) => ({ file: f, json: JSON.parse(readFileSync(join(REPO_ROOT, 'grafana', 'dashboards', f), 'utf8')) as { refresh?: string; templating?: { list?: CustomVariable[] } } }));
 
-/** The settings to run each query with: the first option of every custom variable, then each other option in turn. */
-function variableSettings(json: { templating?: { list?: CustomVariable[] } }): Array<Record<string, string>> {
-  const customs = (json.templating?.list ?? []).filter((v) => v.type === 'custom' && (v.options?.length ?? 0) > 0);
+/** The settings to run each query with: the first option of every custom variable not in `fixed`, then each other option in turn. */
+function variableSettings(json: { templating?: { list?: CustomVariable[] } }, fixed: Record<string, string>): Array<Record<string, string>> {
+  const customs = (json.templating?.list ?? []).filter((v) => v.type === 'custom' && (v.options?.length ?? 0) > 0 && !(v.name in fixed));
   const base = Object.fromEntries(customs.map((v) => [v.name, (v.options?.[0] as { value: string }).value]));
   return [base, ...customs.flatMap((v) => (v.options ?? []).slice(1).map((o) => ({ ...base, [v.name]: o.value })))];
 }
@@ -30,13 +31,29 @@ function variableSettings(json: { templating?: { list?: CustomVariable[] } }): A
 test('every dashboard refreshes every second and every panel query runs on the real QuestDB and Prometheus, with data', async () => {
   assert.ok(dashboards.length > 0);
   // Live data in the tables the dashboards read (their real names: no table prefix here).
-  const { common } = sliceEnv('grafana');
-  const env = { ...common, QUESTDB_TABLE_PREFIX: '' };
-  const processor = startService('stream-processors/candles/main.js', env);
-  const bookFeatures = startService('stream-processors/orderbook-features/main.js', env);
-  const sink = startService('sinks/questdb/main.js', { ...env, SINK_TOPICS: 'market.ticks.v1,market.candles.1s.v1,market.orderbook.v1,market.orderbook-features.v1' });
+  const { common: base, ns } = sliceEnv('grafana');
+  const env = { ...base, QUESTDB_TABLE_PREFIX: '', ROLLUPS_APP_ID: `${ns.id}-rollups`, INDICATORS_APP_ID: `${ns.id}-indicators` };
+  // One after the other: services creating the same topics at the same moment trip over kafkajs's leader wait.
+  for (const [main, ready] of [
+    ['stream-processors/candles/main.js', /candle processor running/],
+    ['stream-processors/rollups/main.js', /candle roll-ups running/],
+    ['stream-processors/indicators/main.js', /indicators running/],
+    ['stream-processors/orderbook-features/main.js', /order-book features running/],
+  ] as const) {
+    const s = startService(main, env);
+    running.push(s);
+    await s.waitForLog(ready);
+  }
+  const sinkTopics = ['market.ticks.v1', 'market.orderbook.v1', 'market.orderbook-features.v1', ...CANDLE_INTERVALS.flatMap((iv) => [`market.candles.${iv}.v1`, `market.indicators.${iv}.v1`])];
+  const sink = startService('sinks/questdb/main.js', { ...env, SINK_TOPICS: sinkTopics.join(',') });
+  running.push(sink);
+  await sink.waitForLog(/QuestDB sink running/);
+  // Forty minutes of history up to a minute ago, so the indicators of 1 s and 1 m bars are past
+  // their warm-up (MACD's signal needs 34 bars) when the live run starts.
+  const historyStart = new Date(Math.floor(Date.now() / 60_000) * 60_000 - 41 * 60_000);
+  await simulate(env, { symbols: 5, ticksPerSecond: 10, seconds: 40 * 60, start: historyStart.toISOString(), seed: 5 });
   const sim = startService('producers/simulator/main.js', { ...env, SIM_SYMBOLS: '20', SIM_TICKS_PER_SECOND: '200', SIM_DURATION_SECONDS: '8', SIM_ORDERBOOKS: 'true' });
-  running.push(processor, bookFeatures, sink, sim);
+  running.push(sim);
   await waitFor('final candles of the live run', async () => {
     const [r] = await questdbQuery(`select count() n from candles_1s where is_final and ts > dateadd('s', -30, now())`);
     return (r?.['n'] as number) > 20 ? true : undefined;
@@ -49,6 +66,11 @@ test('every dashboard refreshes every second and every panel query runs on the r
     const [r] = await questdbQuery(`select count() n from orderbook_features where symbol = '005930' and ts > dateadd('s', -30, now())`).catch(() => [undefined]);
     return (r?.['n'] as number) > 0 ? true : undefined;
   }, { timeoutMs: 60_000 });
+  // The stock dashboard's 1 m bars: the history's warm indicators and the live run's in-progress bar.
+  await waitFor('1 m indicators of the history and the live minute', async () => {
+    const [r] = await questdbQuery(`select count() n, sum(case when macd_signal is not null then 1 else 0 end) warm, max(ts) last from indicators_1m where symbol = '005930' and ts > dateadd('m', -15, now())`);
+    return (r?.['warm'] as number) > 0 && isoToMicros(String(r?.['last'])) > Date.now() * 1000 - 120_000_000 ? true : undefined;
+  }, { timeoutMs: 120_000, intervalMs: 1_000 });
 
   const client = new pg.Client({ connectionString: stackEnv().QUESTDB_PG_URL });
   await client.connect();
@@ -61,11 +83,13 @@ test('every dashboard refreshes every second and every panel query runs on the r
       for (const t of targets) {
         const where = `${file} / ${t.panel} / ${t.refId}`;
         if (t.datasourceUid === 'questdb') {
-          // Every option of every custom variable (e.g. all or regular hours), one variable at a time.
-          for (const vars of variableSettings(json)) {
-            const sql = expandSqlMacros(interpolateVariables(t.query, { symbol: '005930', ...vars }), range, 1000);
+          // The fixed values, then every option of every other custom variable (e.g. all or regular hours), one at a time.
+          const fixed = { symbol: '005930', interval: '1s' };
+          for (const vars of variableSettings(json, fixed)) {
+            const sql = expandSqlMacros(interpolateVariables(t.query, { ...fixed, ...vars }), range, 1000);
             const res = await client.query(sql).catch((err: Error) => assert.fail(`${where}: ${err.message}\n${sql}`));
             assert.ok(res.rows.length > 0, `${where} returned no rows:\n${sql}`);
+            if (file === 'stock.json' && !t.panel.startsWith('variable')) await assertStockPanel(client, t.query, res.rows, range, where);
           }
         } else if (t.datasourceUid === 'prometheus') {
           const expr = expandPromQl(t.query, 1000);
@@ -81,3 +105,39 @@ test('every dashboard refreshes every second and every panel query runs on the r
     await client.end();
   }
 });
+
+/** Columns that cannot have a value after 40 bars of history: their warm-up is longer. */
+const LONG_WARM_UP = new Set(['sma60', 'sma120', 'sma200']);
+
+/**
+ * The stock dashboard, beyond "runs with data": one row per bar (the tables' DEDUP keys leave one
+ * version of a bar), every plotted column has values at 1 s and 1 m, every interval of the variable
+ * runs, and a value that tries to break out of its quotes stays inside them (the table name is a
+ * quoted literal, so even `$interval` cannot name anything but a table).
+ */
+async function assertStockPanel(client: pg.Client, query: string, rows1s: Array<Record<string, unknown>>, range: TimeRange, where: string): Promise<void> {
+  const run = async (vars: Record<string, string>) => {
+    const sql = expandSqlMacros(interpolateVariables(query, vars), range, 1000);
+    return { sql, rows: (await client.query(sql).catch((err: Error) => assert.fail(`${where} ${JSON.stringify(vars)}: ${err.message}\n${sql}`))).rows as Array<Record<string, unknown>> };
+  };
+  const onePerBar = (rows: Array<Record<string, unknown>>, iv: string) =>
+    assert.equal(new Set(rows.map((r) => String(r['time']))).size, rows.length, `${where} at ${iv}: one row per bar`);
+  const everyColumnHasValues = (rows: Array<Record<string, unknown>>, iv: string, skip: ReadonlySet<string>) => {
+    for (const col of Object.keys(rows[0] ?? {}).filter((c) => !skip.has(c))) {
+      assert.ok(rows.some((r) => r[col] !== null), `${where} at ${iv}: ${col} has no value`);
+    }
+  };
+  onePerBar(rows1s, '1s');
+  everyColumnHasValues(rows1s, '1s', new Set());
+  const rows1m = (await run({ symbol: '005930', interval: '1m' })).rows;
+  assert.ok(rows1m.length > 0, `${where} at 1m: no rows`);
+  onePerBar(rows1m, '1m');
+  everyColumnHasValues(rows1m, '1m', LONG_WARM_UP);
+  for (const iv of CANDLE_INTERVALS) onePerBar((await run({ symbol: '005930', interval: iv })).rows, iv);
+
+  assert.equal((await run({ symbol: "005930'; drop table candles_1s; --", interval: '1s' })).rows.length, 0, `${where}: no stock has that code`);
+  const evil = "1s' where 1=1; --";
+  const sql = expandSqlMacros(interpolateVariables(query, { symbol: '005930', interval: evil }), range, 1000);
+  await assert.rejects(client.query(sql), /table does not exist/, `${where}: an injected interval names a table that does not exist`);
+  assert.ok(sql.includes("'candles_1s'' where 1=1; --'") || sql.includes("'indicators_1s'' where 1=1; --'"), sql);
+}

@@ -137,7 +137,12 @@ export const streamAppConfigSpec = defineConfig({
   instanceId: { env: 'INSTANCE_ID', type: 'optional-string', doc: 'stable id of this instance, part of its transactional id (default: the host name; set it when several instances share a host)' },
   transactionTimeoutMs: { env: 'TRANSACTION_TIMEOUT_MS', type: 'int', default: 10_000, min: 1000, doc: 'how long the broker keeps an abandoned transaction open (it blocks read_committed readers)' },
   commitIntervalMs: { env: 'COMMIT_INTERVAL_MS', type: 'int', default: 100, min: 10, doc: 'how often outputs, changelogs and offsets are committed in one transaction' },
-  idleMs: { env: 'PARTITION_IDLE_MS', type: 'int', default: 1000, min: 50, doc: 'after this long without input, a partition\'s stream time follows the wall clock' },
+  // 30 s, not 1 s: a producer that stalls (a broker outage or failover: leaders move, retries back
+  // off, a process restarts) sends its held records afterwards with their old event times; a stream
+  // time that followed the wall clock meanwhile had closed their windows, and they came out late —
+  // whole candles missing (found by the broker-outage and failover tests). During trading a
+  // partition is never idle, so only the last windows of a quiet market close this much later.
+  idleMs: { env: 'PARTITION_IDLE_MS', type: 'int', default: 30_000, min: 50, doc: 'after this long without input, a partition\'s stream time follows the wall clock (a producer stalled longer than this, then sending, has its held records late)' },
 });
 
 /** The dead-letter topic of a processor stage and the queue that counts, logs and builds its records. */

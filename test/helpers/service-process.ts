@@ -34,6 +34,21 @@ afterEach((t) => {
 });
 
 /**
+ * Starts services one after the other, each once the one before logged its ready line (services
+ * creating the same topics at the same moment trip over kafkajs's leader wait); each joins `running`.
+ */
+export async function startInOrder(services: ReadonlyArray<readonly [entry: string, env: Record<string, string>, ready: RegExp]>, running: RunningService[]): Promise<RunningService[]> {
+  const started: RunningService[] = [];
+  for (const [entry, env, ready] of services) {
+    const s = startService(entry, env);
+    running.push(s);
+    started.push(s);
+    await s.waitForLog(ready);
+  }
+  return started;
+}
+
+/**
  * Starts a compiled service entry point (e.g. 'producers/simulator/main.js') as its own process.
  * SERVICE_NODE_ARGS adds Node flags to every service started (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`
  * to profile a bench; Node refuses those in NODE_OPTIONS).

@@ -7,7 +7,7 @@ import { dashboardTargets, expandPromQl, expandSqlMacros, interpolateVariables, 
 import { simulate, sliceEnv, stopAll } from '../helpers/pipeline.js';
 import { isoToMicros, questdbQuery } from '../helpers/questdb.js';
 import { CANDLE_INTERVALS } from '../../lib/topics.js';
-import { startService, type RunningService } from '../helpers/service-process.js';
+import { startInOrder, startService, type RunningService } from '../helpers/service-process.js';
 import { REPO_ROOT, stackEnv } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -33,21 +33,14 @@ test('every dashboard refreshes every second and every panel query runs on the r
   // Live data in the tables the dashboards read (their real names: no table prefix here).
   const { common: base, ns } = sliceEnv('grafana');
   const env = { ...base, QUESTDB_TABLE_PREFIX: '', ROLLUPS_APP_ID: `${ns.id}-rollups`, INDICATORS_APP_ID: `${ns.id}-indicators` };
-  // One after the other: services creating the same topics at the same moment trip over kafkajs's leader wait.
-  for (const [main, ready] of [
-    ['stream-processors/candles/main.js', /candle processor running/],
-    ['stream-processors/rollups/main.js', /candle roll-ups running/],
-    ['stream-processors/indicators/main.js', /indicators running/],
-    ['stream-processors/orderbook-features/main.js', /order-book features running/],
-  ] as const) {
-    const s = startService(main, env);
-    running.push(s);
-    await s.waitForLog(ready);
-  }
   const sinkTopics = ['market.ticks.v1', 'market.orderbook.v1', 'market.orderbook-features.v1', ...CANDLE_INTERVALS.flatMap((iv) => [`market.candles.${iv}.v1`, `market.indicators.${iv}.v1`])];
-  const sink = startService('sinks/questdb/main.js', { ...env, SINK_TOPICS: sinkTopics.join(',') });
-  running.push(sink);
-  await sink.waitForLog(/QuestDB sink running/);
+  await startInOrder([
+    ['stream-processors/candles/main.js', env, /candle processor running/],
+    ['stream-processors/rollups/main.js', env, /candle roll-ups running/],
+    ['stream-processors/indicators/main.js', env, /indicators running/],
+    ['stream-processors/orderbook-features/main.js', env, /order-book features running/],
+    ['sinks/questdb/main.js', { ...env, SINK_TOPICS: sinkTopics.join(',') }, /QuestDB sink running/],
+  ], running);
   // Forty minutes of history up to a minute ago, so the indicators of 1 s and 1 m bars are past
   // their warm-up (MACD's signal needs 34 bars) when the live run starts.
   const historyStart = new Date(Math.floor(Date.now() / 60_000) * 60_000 - 41 * 60_000);

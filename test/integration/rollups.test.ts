@@ -6,11 +6,18 @@ import { readTicks, simulate, sliceEnv, stopAll } from '../helpers/pipeline.js';
 import { isoToMicros, questdbQuery } from '../helpers/questdb.js';
 import { assertRollupsEqualTicks, expectedWindows, sendClosingTicks } from '../helpers/rollups.js';
 import { rollupWindow } from '../../stream-processors/rollups/rollup.js';
-import { startService, type RunningService } from '../helpers/service-process.js';
+import { startInOrder, type RunningService } from '../helpers/service-process.js';
 import { yesterdayAt } from '../helpers/time.js';
 
 const running: RunningService[] = [];
 after(() => stopAll(...running));
+
+/** The candle processor, the roll-ups and a sink of `sinkTopics`. */
+const startChain = (common: Record<string, string>, sinkTopics: string) => startInOrder([
+  ['stream-processors/candles/main.js', common, /candle processor running/],
+  ['stream-processors/rollups/main.js', common, /candle roll-ups running/],
+  ['sinks/questdb/main.js', { ...common, SINK_TOPICS: sinkTopics }, /QuestDB sink running/],
+], running);
 
 test('ticks → 1 s candles → 1 m … 1 d roll-ups across midnight KST: one final per window, equal to the ticks; QuestDB tables too', async () => {
   const { common: base, ns, ticksTopic } = sliceEnv('rollups');
@@ -21,16 +28,7 @@ test('ticks → 1 s candles → 1 m … 1 d roll-ups across midnight KST: one fi
   // ticks older than the topic's 7-day retention can be deleted while the test runs.
   const start = yesterdayAt('14:58:30');
 
-  // One after the other: services creating the same topics at the same moment trip over kafkajs's leader wait.
-  const processor = startService('stream-processors/candles/main.js', common);
-  running.push(processor);
-  await processor.waitForLog(/candle processor running/);
-  const rollups = startService('stream-processors/rollups/main.js', common);
-  running.push(rollups);
-  await rollups.waitForLog(/candle roll-ups running/);
-  const sink = startService('sinks/questdb/main.js', { ...common, SINK_TOPICS: 'market.candles.1m.v1,market.candles.1d.v1' });
-  running.push(sink);
-  await sink.waitForLog(/QuestDB sink running/);
+  const [, rollups] = await startChain(common, 'market.candles.1m.v1,market.candles.1d.v1');
 
   await simulate(common, { symbols: 30, ticksPerSecond: RATE, seconds: SECONDS, start: start.toISOString(), seed: 11 });
   const ticks = await readTicks(ticksTopic, SECONDS * RATE);
@@ -39,7 +37,7 @@ test('ticks → 1 s candles → 1 m … 1 d roll-ups across midnight KST: one fi
   const cutoff = await sendClosingTicks(ticksTopic, start.getTime() * 1000 + 26 * 3600 * 1_000_000, 3);
   assert.equal(new Set([...expectedWindows(ticks, '1d').keys()].map((k) => k.split('@')[1])).size, 2, 'the ticks span two KST days');
   await assertRollupsEqualTicks(ns, ticks, cutoff, ['1m', '1d']);
-  assert.equal(rollups.child.exitCode, null);
+  assert.equal(rollups?.child.exitCode, null, 'the roll-ups kept running');
 });
 
 test('a KRX afternoon: candles carry the session; windows holding the closing cross and after-hours trades are MIXED with their regular part; the regular-hours chart query is exact', async () => {
@@ -50,15 +48,7 @@ test('a KRX afternoon: candles carry the session; windows holding the closing cr
   const start = yesterdayAt('06:18');
   const SECONDS = 29 * 60;
 
-  const processor = startService('stream-processors/candles/main.js', common);
-  running.push(processor);
-  await processor.waitForLog(/candle processor running/);
-  const rollups = startService('stream-processors/rollups/main.js', common);
-  running.push(rollups);
-  await rollups.waitForLog(/candle roll-ups running/);
-  const sink = startService('sinks/questdb/main.js', { ...common, SINK_TOPICS: 'market.candles.15m.v1,market.candles.1h.v1' });
-  running.push(sink);
-  await sink.waitForLog(/QuestDB sink running/);
+  await startChain(common, 'market.candles.15m.v1,market.candles.1h.v1');
 
   await simulate(common, { symbols: 20, ticksPerSecond: 40, seconds: SECONDS, start: start.toISOString(), seed: 5, session: 'krx' });
   const admin = testKafka().admin();

@@ -106,6 +106,14 @@ function partOf(open: number, high: number, low: number, close: number, volume: 
   return { open, high, low, close, volume, tradedValue, tradeCount, firstTime: at, firstSequence: 0, lastTime: at, lastSequence: 0 };
 }
 
+/** The OhlcvPart fields of `p` (a window's whole state, say) as a part of their own. */
+export function copyPart(p: OhlcvPart): OhlcvPart {
+  return {
+    open: p.open, high: p.high, low: p.low, close: p.close, volume: p.volume, tradedValue: p.tradedValue, tradeCount: p.tradeCount,
+    firstTime: p.firstTime, firstSequence: p.firstSequence, lastTime: p.lastTime, lastSequence: p.lastSequence,
+  };
+}
+
 /** One trade as a part. */
 export function tradePart(price: number, quantity: number, time: number, sequence: number): OhlcvPart {
   return { open: price, high: price, low: price, close: price, volume: quantity, tradedValue: price * quantity, tradeCount: 1, firstTime: time, firstSequence: sequence, lastTime: time, lastSequence: sequence };

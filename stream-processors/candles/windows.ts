@@ -1,26 +1,17 @@
 import { windowStartOf } from '../../lib/time.js';
 import type { MarketSession } from '../../schemas/generated/types.js';
-import { sessionOfTrade, trackSession, tradePart, type SessionTracked } from './sessions.js';
+import { copyPart, sessionOfTrade, trackSession, tradePart, type OhlcvPart, type SessionTracked } from './sessions.js';
 
-/** Running OHLCV of one symbol in one window. Prices and volumes stay integers (KRW, shares). */
-export interface CandleState extends SessionTracked {
+/**
+ * Running OHLCV of one symbol in one window (an OhlcvPart: open and close follow the first and last
+ * trade by exchange time, then sequence, even out of order). Prices and volumes stay integers (KRW, shares).
+ */
+export interface CandleState extends OhlcvPart, SessionTracked {
   symbol: string;
   start: number;
   end: number;
-  open: number;
-  high: number;
-  low: number;
-  close: number;
-  volume: number;
-  tradedValue: number;
-  tradeCount: number;
   /** Offset of the first input record in this window: the partition may not commit past it while it is open. */
   firstOffset: number;
-  /** First and last trade by exchange time, then sequence: open and close follow them even out of order. */
-  firstTime: number;
-  firstSequence: number;
-  lastTime: number;
-  lastSequence: number;
   dirty: boolean;
 }
 
@@ -83,10 +74,7 @@ export class PartitionWindows {
       });
       return 'accepted';
     }
-    trackSession(c, session, () => (session === 'REGULAR' ? tradePart(trade.price, trade.quantity, trade.time, trade.sequence) : null), () => ({
-      open: c.open, high: c.high, low: c.low, close: c.close, volume: c.volume, tradedValue: c.tradedValue, tradeCount: c.tradeCount,
-      firstTime: c.firstTime, firstSequence: c.firstSequence, lastTime: c.lastTime, lastSequence: c.lastSequence,
-    }));
+    trackSession(c, session, () => (session === 'REGULAR' ? tradePart(trade.price, trade.quantity, trade.time, trade.sequence) : null), () => copyPart(c));
     if (trade.price > c.high) c.high = trade.price;
     if (trade.price < c.low) c.low = trade.price;
     // Open and close follow exchange time, then sequence, not arrival: an out-of-order trade within

@@ -9,14 +9,24 @@ const SYMBOL = /^[0-9A-Z]{6}$/;
 // 2000-01-01 .. 2100-01-01 in microseconds: catches milliseconds or seconds passed as micros.
 const MIN_TIME = 946_684_800_000_000;
 const MAX_TIME = 4_102_444_800_000_000;
+/**
+ * How far an event may be stamped after its own receipt. A trade cannot happen after it was received,
+ * so beyond clock skew this is a wrong clock or a wrong date given to a time of day (KIS sends HHMMSS).
+ * Such a record would move stream time past every open window, and outputs stamped with it are
+ * refused by the broker when over an hour ahead (log.message.timestamp.after.max.ms).
+ */
+const MAX_AHEAD_OF_RECEIPT = 5 * 60 * 1_000_000;
 
 function fail(record: string, problem: string): never {
   throw new AppError('VALIDATION_FAILED', `invalid ${record}: ${problem}`);
 }
 
+const aheadSeconds = (r: { exchangeTime: number; ingestTime: number }) => Math.round((r.exchangeTime - r.ingestTime) / 1_000_000);
+
 export function validateTick(t: Tick): Tick {
   if (!SYMBOL.test(t.symbol)) fail('tick', `symbol ${JSON.stringify(t.symbol)} is not a 6-character code`);
   if (!(t.exchangeTime >= MIN_TIME && t.exchangeTime < MAX_TIME)) fail('tick', `exchangeTime ${t.exchangeTime} is not microseconds since 1970 in 2000..2100`);
+  if (t.exchangeTime - t.ingestTime > MAX_AHEAD_OF_RECEIPT) fail('tick', `exchangeTime ${t.exchangeTime} is ${aheadSeconds(t)} s after its ingestTime ${t.ingestTime}: the source's clock or date is wrong`);
   if (!(t.price > 0)) fail('tick', `price ${t.price} must be positive`);
   if (!(t.quantity > 0)) fail('tick', `quantity ${t.quantity} must be positive`);
   if (t.cumulativeVolume < 0 || t.cumulativeValue < 0) fail('tick', 'cumulative volume and value cannot be negative');
@@ -33,6 +43,7 @@ export function validateCandle(c: Candle): Candle {
 export function validateOrderBook(b: OrderBook): OrderBook {
   if (!SYMBOL.test(b.symbol)) fail('order book', `symbol ${JSON.stringify(b.symbol)} is not a 6-character code`);
   if (!(b.exchangeTime >= MIN_TIME && b.exchangeTime < MAX_TIME)) fail('order book', `exchangeTime ${b.exchangeTime} is not microseconds since 1970 in 2000..2100`);
+  if (b.exchangeTime - b.ingestTime > MAX_AHEAD_OF_RECEIPT) fail('order book', `exchangeTime ${b.exchangeTime} is ${aheadSeconds(b)} s after its ingestTime ${b.ingestTime}: the source's clock or date is wrong`);
   const sides = [b.askPrices, b.askQuantities, b.bidPrices, b.bidQuantities];
   if (sides.some((a) => a.length > 10)) fail('order book', 'more than 10 levels on a side');
   if (b.askPrices.length !== b.askQuantities.length || b.bidPrices.length !== b.bidQuantities.length) fail('order book', 'prices and quantities of a side differ in length');

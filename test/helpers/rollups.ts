@@ -35,6 +35,8 @@ function symbolPerPartition(topic: string, partitions: number): string[] {
  * windows (days included). Returns the cutoff: windows starting before it are the earlier ones.
  */
 export async function sendClosingTicks(ticksTopic: string, at: number, partitions: number): Promise<number> {
+  // Candles of a future trade are stamped in the future, and the broker refuses them over an hour ahead.
+  assert.ok(at <= Date.now() * 1000, `closing ticks at ${new Date(at / 1000).toISOString()} are in the future: start the run earlier (daysAgoAt)`);
   const serde = new AvroSerde(stackEnv().SCHEMA_REGISTRY_URL);
   const writer = await serde.registerValueSchema<Tick>(ticksTopic, TickSchema);
   const producer = testKafka().producer();

@@ -13,7 +13,7 @@ import { readTicks, simulate, sliceEnv, stopAll, waitForGroupCaughtUp } from '..
 import { assertRollupsEqualTicks, readFinals, sendClosingTicks } from '../helpers/rollups.js';
 import { startService, type RunningService } from '../helpers/service-process.js';
 import { stackEnv } from '../helpers/stack.js';
-import { yesterdayAt } from '../helpers/time.js';
+import { daysAgoAt } from '../helpers/time.js';
 import { waitFor } from '../helpers/wait.js';
 
 const running: RunningService[] = [];
@@ -64,7 +64,7 @@ test('kill -9 of candles, roll-ups and indicators at ten random moments of a 200
   const SECONDS = 2000;
   const TOTAL = RATE * SECONDS; // RATE is the whole market's
   // 23:40 KST to 00:13:20 KST: hours and a KST day end within the run.
-  const start = yesterdayAt('14:40');
+  const start = daysAgoAt(2, '14:40');
   await simulate(common, { symbols: SYMBOLS, ticksPerSecond: RATE, seconds: SECONDS, start: start.toISOString(), seed: 7 });
   const ticks = await readTicks(ticksTopic, TOTAL);
 

@@ -7,7 +7,7 @@ import { isoToMicros, questdbQuery } from '../helpers/questdb.js';
 import { assertRollupsEqualTicks, expectedWindows, sendClosingTicks } from '../helpers/rollups.js';
 import { rollupWindow } from '../../stream-processors/rollups/rollup.js';
 import { startInOrder, type RunningService } from '../helpers/service-process.js';
-import { yesterdayAt } from '../helpers/time.js';
+import { daysAgoAt } from '../helpers/time.js';
 
 const running: RunningService[] = [];
 after(() => stopAll(...running));
@@ -24,9 +24,9 @@ test('ticks → 1 s candles → 1 m … 1 d roll-ups across midnight KST: one fi
   const common = { ...base, ROLLUPS_APP_ID: `${ns.id}-rollups` };
   const SECONDS = 150;
   const RATE = 200;
-  // Yesterday 14:58:30 UTC = 23:58:30 KST: the run crosses an hour and a KST day. Recent on purpose:
+  // Two days ago 14:58:30 UTC = 23:58:30 KST: the run crosses an hour and a KST day. Recent on purpose:
   // ticks older than the topic's 7-day retention can be deleted while the test runs.
-  const start = yesterdayAt('14:58:30');
+  const start = daysAgoAt(2, '14:58:30');
 
   const [, rollups] = await startChain(common, 'market.candles.1m.v1,market.candles.1d.v1');
 
@@ -45,7 +45,7 @@ test('a KRX afternoon: candles carry the session; windows holding the closing cr
   const common = { ...base, ROLLUPS_APP_ID: `${ns.id}-rollups` };
   // 15:18-15:47 KST: continuous trading to 15:20, the closing auction crossing at 15:30:00, closing-price
   // trading (KRX) and the after-market (NXT) from 15:40, at once.
-  const start = yesterdayAt('06:18');
+  const start = daysAgoAt(2, '06:18');
   const SECONDS = 29 * 60;
 
   await startChain(common, 'market.candles.15m.v1,market.candles.1h.v1');

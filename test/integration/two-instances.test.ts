@@ -5,7 +5,7 @@ import { readTicks, sliceEnv, stopAll } from '../helpers/pipeline.js';
 import { assertRollupsEqualTicks, sendClosingTicks } from '../helpers/rollups.js';
 import { startService, type RunningService } from '../helpers/service-process.js';
 import { waitFor } from '../helpers/wait.js';
-import { yesterdayAt } from '../helpers/time.js';
+import { daysAgoAt } from '../helpers/time.js';
 
 const running: RunningService[] = [];
 after(() => stopAll(...running));
@@ -18,7 +18,7 @@ test('two live roll-up instances share the partitions; one is killed mid-run; th
   const common = { ...base, ROLLUPS_APP_ID: `${ns.id}-rollups`, CONSUMER_SESSION_TIMEOUT_MS: '6000' };
   const SECONDS = 240;
   const RATE = 150;
-  const start = yesterdayAt('14:58');
+  const start = daysAgoAt(2, '14:58');
 
   const processor = startService('stream-processors/candles/main.js', common);
   running.push(processor);

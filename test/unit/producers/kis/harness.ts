@@ -71,6 +71,8 @@ export async function startHarness(options: {
   symbols: readonly string[];
   trs?: readonly string[];
   session?: Partial<Omit<KisSessionsOptions, 'onData' | 'onUnreadable' | 'logger' | 'metrics'>>;
+  /** Shifts receipt times, as if the producer's clock read the fake market's (see marketClockOffsetMs). */
+  clockOffsetMs?: number;
 }): Promise<ProducerHarness> {
   const accounts = options.accounts ?? ACCOUNTS;
   const fake = options.fakeServer ?? await FakeKisServer.start({ accounts: ACCOUNTS, pingIntervalMs: 100, pongTimeoutMs: 2_000, ...options.fake });
@@ -87,6 +89,7 @@ export async function startHarness(options: {
     dlq: new DeadLetterQueue(TOPICS.dlq, 'kis-producer', registry, logger),
     metrics,
   });
+  const shift = (options.clockOffsetMs ?? 0) * 1000;
   const sessions = new KisSessions({
     credentials: accounts,
     restUrl: fake.restUrl,
@@ -105,8 +108,8 @@ export async function startHarness(options: {
     ...options.session,
     logger,
     metrics,
-    onData: (text, micros, session) => processor.handle(text, micros, (trId) => session.cipherFor(trId), session.index),
-    onUnreadable: (text, micros, err, session) => processor.unreadable(text, micros, err, session),
+    onData: (text, micros, session) => processor.handle(text, micros + shift, (trId) => session.cipherFor(trId), session.index),
+    onUnreadable: (text, micros, err, session) => processor.unreadable(text, micros + shift, err, session),
   });
   sessions.start(options.symbols);
   return {

@@ -7,7 +7,8 @@ import { kstToUtcMicros } from '../../../../lib/time.js';
 import { H0STASP0_2026, H0STCNT0_2026, H0UNASP0_2026 } from '../../../fakes/kis/layout.js';
 
 const FRAMES = JSON.parse(readFileSync(new URL('../../../../../test/fixtures/kis/frames-2026.json', import.meta.url), 'utf8')) as Record<string, string>;
-const INGEST = 1_789_000_000_000_000;
+// Received after every fixture frame (2026-09-15 KST): an event cannot be stamped after its receipt.
+const INGEST = kstToUtcMicros('20260916', '000000');
 const frame = (name: string) => parseDataFrame(FRAMES[name] as string, () => undefined);
 /** Field `name` of record 0, by the fake's own copy of the layout (not the producer's table). */
 const field = (f: ReturnType<typeof frame>, layout: readonly string[], name: string) => f.fields[layout.indexOf(name)];

@@ -319,7 +319,8 @@ test('KRX and NXT feeds side by side (krx session mode, KST 11:00): every trade 
   const elevenKst = Date.UTC(kst.getUTCFullYear(), kst.getUTCMonth(), kst.getUTCDate(), 2, 0, 0);
   const fake = await FakeKisServer.start({ accounts: [A], pingIntervalMs: 100, pongTimeoutMs: 2_000, universe: 10, ticksPerSecond: 2_000, maxRecordsPerFrame: 4, session: 'krx', marketClockOffsetMs: elevenKst - now });
   const symbols = fake.listings.map((l) => l.symbol);
-  const h = await startHarness({ fakeServer: fake, accounts: [A], symbols, trs: ['H0STCNT0', 'H0NXCNT0', 'H0STASP0', 'H0NXASP0'] });
+  // The producer's clock reads the market's too: a trade stamped hours after its receipt is invalid.
+  const h = await startHarness({ fakeServer: fake, accounts: [A], symbols, trs: ['H0STCNT0', 'H0NXCNT0', 'H0STASP0', 'H0NXASP0'], clockOffsetMs: elevenKst - now });
   try {
     await allAcknowledged(h, 40);
     await waitFor('trades of both venues', () => {

@@ -21,6 +21,8 @@ export const ErrorCodes = [
   /** A call budget (e.g. the KRX Open API's calls per day) is spent. */
   'BUDGET_EXHAUSTED',
   'LATE_EVENT',
+  /** The broker refuses a record we produce for what it is (too large, stamped too far ahead): a retry cannot help. */
+  'OUTPUT_REFUSED',
   /** An upstream feed refused the credentials at run time (e.g. KIS invalid approval for a fresh key). */
   'KIS_AUTH_REJECTED',
   /** KIS still holds the app key's session slot (after a drop, or another process uses the key). */

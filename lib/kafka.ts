@@ -124,3 +124,23 @@ async function waitForLeaders(admin: Admin, names: string[], timeoutMs: number):
   }
   throw new AppError('KAFKA_UNAVAILABLE', `topics ${names.join(', ')} have no leader after ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`, { retryable: true, cause: last });
 }
+
+/**
+ * Broker answers that refuse a produced record for what it is, so sending it again fails the same
+ * way: a poison pill, not an outage. kafkajs marks them not retriable and throws at once.
+ */
+const REFUSALS = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE', 'INVALID_TIMESTAMP', 'INVALID_RECORD']);
+
+/** The refusal behind `err` (kafkajs wraps causes), as an OUTPUT_REFUSED error; null for anything else. */
+export function asOutputRefused(err: unknown): AppError | null {
+  let e: unknown = err;
+  for (let depth = 0; e && depth < 5; depth++) {
+    const { type, cause, originalError } = e as { type?: unknown; cause?: unknown; originalError?: unknown };
+    if (typeof type === 'string' && REFUSALS.has(type)) {
+      const hint = type === 'INVALID_TIMESTAMP' ? ' (stamped beyond log.message.timestamp.after/before.max.ms: look for an input with a wrong event time)' : type.endsWith('TOO_LARGE') ? ' (above message.max.bytes)' : '';
+      return new AppError('OUTPUT_REFUSED', `the broker refuses a produced record: ${type}${hint}; sending it again cannot succeed`, { cause: err });
+    }
+    e = cause ?? originalError;
+  }
+  return null;
+}

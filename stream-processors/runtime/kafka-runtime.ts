@@ -1,7 +1,7 @@
 import os from 'node:os';
 import { defineConfig } from '../../lib/config.js';
 import { toAppError } from '../../lib/errors.js';
-import { consumerConfigSpec, kafkaConfigSpec } from '../../lib/kafka.js';
+import { asOutputRefused, consumerConfigSpec, kafkaConfigSpec } from '../../lib/kafka.js';
 import { DeadLetterQueue } from '../../lib/dlq.js';
 import type { Logger } from '../../lib/logger.js';
 import { Counter, Gauge, Histogram, type Registry } from '../../lib/metrics.js';
@@ -87,6 +87,13 @@ export class StreamApp<In, Out> {
       await session.close(false);
       if (err instanceof ProcessorFailure) {
         this.options.fail(err);
+        return;
+      }
+      // A refused output would be refused again after every reconnect: the service would look like it
+      // waits for Kafka while it never moves again. Stopping says so, and names the refusal.
+      const refused = asOutputRefused(err);
+      if (refused) {
+        this.options.fail(refused);
         return;
       }
       if (outageSince === 0) {

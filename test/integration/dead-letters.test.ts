@@ -33,7 +33,9 @@ test('malformed and invalid records land in the dead-letter topics byte for byte
   const writer = await serde.registerValueSchema<Tick>(ticksTopic, TickSchema);
   const garbage = Buffer.from('{"not":"avro"}');
   const invalid = writer.encode({ ...tick(5), price: 0 }); // decodes fine, breaks an invariant
-  const values = [writer.encode(tick(0)), writer.encode(tick(1)), garbage, writer.encode(tick(2)), invalid, writer.encode(tick(3)), writer.encode(tick(4))];
+  // A time of day given the next day's date: were it processed, its candle would close every window.
+  const dayAhead = writer.encode({ ...tick(6), exchangeTime: tick(6).ingestTime + 86_400_000_000 });
+  const values = [writer.encode(tick(0)), writer.encode(tick(1)), garbage, writer.encode(tick(2)), invalid, writer.encode(tick(3)), dayAhead, writer.encode(tick(4))];
   const producer = testKafka().producer();
   await producer.connect();
   await producer.send({ topic: ticksTopic, messages: values.map((value) => ({ key: '005930', value })) });
@@ -47,8 +49,8 @@ test('malformed and invalid records land in the dead-letter topics byte for byte
   await sink.waitForLog(/QuestDB sink running/);
 
   for (const stage of ['candles', 'questdb-sink']) {
-    const dead = await readTopic(topics.dlq(stage).name, { count: 2 });
-    assert.equal(dead.length, 2, stage);
+    const dead = await readTopic(topics.dlq(stage).name, { count: 3 });
+    assert.equal(dead.length, 3, stage);
     assert.deepEqual(dead[0]?.value, garbage, `${stage}: the raw bytes are kept`);
     assert.equal(dead[0]?.headers?.['kmarket.dlq.error.code']?.toString(), 'DECODE_FAILED');
     assert.equal(dead[0]?.headers?.['kmarket.dlq.source.offset']?.toString(), '2');
@@ -56,6 +58,8 @@ test('malformed and invalid records land in the dead-letter topics byte for byte
     assert.deepEqual(dead[1]?.value, invalid);
     assert.equal(dead[1]?.headers?.['kmarket.dlq.error.code']?.toString(), 'VALIDATION_FAILED');
     assert.match(dead[1]?.headers?.['kmarket.dlq.error.message']?.toString() ?? '', /price 0 must be positive/);
+    assert.deepEqual(dead[2]?.value, dayAhead);
+    assert.match(dead[2]?.headers?.['kmarket.dlq.error.message']?.toString() ?? '', /86400 s after its ingestTime/);
   }
 
   // The five good ticks (0.0 s .. 0.4 s) make one candle; the processor and the sink kept running.

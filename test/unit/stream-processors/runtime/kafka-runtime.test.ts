@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { DeadLetterQueue } from '../../../../lib/dlq.js';
-import { AppError } from '../../../../lib/errors.js';
+import { AppError, isAppError } from '../../../../lib/errors.js';
 import { createLogger } from '../../../../lib/logger.js';
 import { createMetricsRegistry } from '../../../../lib/metrics.js';
 import { topicCatalogue } from '../../../../lib/topics.js';
@@ -105,3 +105,24 @@ async function waitUntil(cond: () => boolean): Promise<void> {
     await new Promise((r) => setTimeout(r, 5));
   }
 }
+
+test('an output the broker refuses (INVALID_TIMESTAMP) ends the service with OUTPUT_REFUSED instead of waiting for Kafka forever', async () => {
+  const { app, sessions, failed, lines } = setup(0);
+  await app.start();
+  // What kafkajs throws when a transactional send carries a record stamped two hours ahead (measured on Kafka 4.3).
+  const refusal = Object.assign(new Error('The timestamp of the message is out of acceptable range'), { name: 'KafkaJSProtocolError', type: 'INVALID_TIMESTAMP', retriable: false });
+  sessions.started[0]?.end(refusal);
+  await waitUntil(() => failed.length > 0);
+  assert.equal(sessions.started.length, 1, 'no new session');
+  assert.ok(isAppError(failed[0], 'OUTPUT_REFUSED') && /INVALID_TIMESTAMP/.test(failed[0].message) && !failed[0].retryable);
+  assert.ok(!lines().some((l) => /Kafka unreachable/.test(l.msg)), 'not reported as an outage');
+});
+
+test('a retriable broker answer is still an outage: a new session follows', async () => {
+  const { app, sessions, failed } = setup(0);
+  await app.start();
+  sessions.started[0]?.end(Object.assign(new Error('There is no leader for this topic-partition'), { name: 'KafkaJSProtocolError', type: 'LEADER_NOT_AVAILABLE', retriable: true }));
+  await waitUntil(() => sessions.started.length > 1);
+  assert.equal(failed.length, 0);
+  await app.stop();
+});

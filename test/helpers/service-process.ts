@@ -37,13 +37,13 @@ afterEach((t) => {
  * Starts services one after the other, each once the one before logged its ready line (services
  * creating the same topics at the same moment trip over kafkajs's leader wait); each joins `running`.
  */
-export async function startInOrder(services: ReadonlyArray<readonly [entry: string, env: Record<string, string>, ready: RegExp]>, running: RunningService[]): Promise<RunningService[]> {
+export async function startInOrder(services: ReadonlyArray<readonly [entry: string, env: Record<string, string>, ready: RegExp]>, running: RunningService[], readyTimeoutMs?: number): Promise<RunningService[]> {
   const started: RunningService[] = [];
   for (const [entry, env, ready] of services) {
     const s = startService(entry, env);
     running.push(s);
     started.push(s);
-    await s.waitForLog(ready);
+    await s.waitForLog(ready, readyTimeoutMs);
   }
   return started;
 }

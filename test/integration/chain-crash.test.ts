@@ -11,7 +11,7 @@ import { expectedSecondCandles } from '../helpers/candles.js';
 import { readTopic, testKafka } from '../helpers/kafka.js';
 import { readTicks, simulate, sliceEnv, stopAll, waitForGroupCaughtUp } from '../helpers/pipeline.js';
 import { assertRollupsEqualTicks, readFinals, sendClosingTicks } from '../helpers/rollups.js';
-import { startService, type RunningService } from '../helpers/service-process.js';
+import { startInOrder, type RunningService } from '../helpers/service-process.js';
 import { stackEnv } from '../helpers/stack.js';
 import { daysAgoAt } from '../helpers/time.js';
 import { waitFor } from '../helpers/wait.js';
@@ -89,16 +89,8 @@ test('kill -9 of candles, roll-ups and indicators at ten random moments of a 200
   };
   // One after the other, each running before the next starts: so every processor has work when it
   // is killed, and services creating the same topics at the same moment trip over kafkajs's leader wait.
-  const startChain = async () => {
-    const started: RunningService[] = [];
-    for (const [main, ready] of PROCESSORS) {
-      const s = startService(main, main.includes('rollups') ? rollupsEnv : common);
-      running.push(s);
-      started.push(s);
-      await s.waitForLog(ready, 60_000);
-    }
-    return started;
-  };
+  // A restart after a kill -9 is slower to be ready (the dead members' group sessions and transactions are still open).
+  const startChain = () => startInOrder(PROCESSORS.map(([main, ready]) => [main, main.includes('rollups') ? rollupsEnv : common, ready] as const), running, 60_000);
   try {
     for (let k = 0; k < KILLS; k++) {
       const chain = await startChain();

@@ -20,6 +20,8 @@ COPY schemas ./schemas
 COPY producers ./producers
 COPY stream-processors ./stream-processors
 COPY sinks ./sinks
+# The fake KRX server: compose's KRX poller reads it when no KRX account is configured.
+COPY test/fakes/krx ./test/fakes/krx
 RUN npm run build && npm prune --omit=dev && npm cache clean --force
 
 USER node

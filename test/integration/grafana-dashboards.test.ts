@@ -1,18 +1,20 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import pg from 'pg';
 import { dashboardTargets, expandPromQl, expandSqlMacros, interpolateVariables, type TimeRange } from '../helpers/grafana.js';
-import { simulate, sliceEnv, stopAll } from '../helpers/pipeline.js';
+import { simulate, sliceEnv } from '../helpers/pipeline.js';
+import { dropSchema, pgQuery } from '../helpers/postgres.js';
 import { isoToMicros, questdbQuery } from '../helpers/questdb.js';
 import { CANDLE_INTERVALS } from '../../lib/topics.js';
-import { startInOrder, startService, type RunningService } from '../helpers/service-process.js';
+import { generateListings } from '../../producers/simulator/listings.js';
+import { startInOrder, startService } from '../helpers/service-process.js';
 import { REPO_ROOT, stackEnv } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
+import { krxWorld, testScope } from './krx/helpers.js';
 
-const running: RunningService[] = [];
-after(() => stopAll(...running));
+const { running, cleanup } = testScope();
 
 interface CustomVariable { name: string; type: string; options?: Array<{ value: string }> }
 
@@ -45,7 +47,7 @@ test('every dashboard refreshes every second and every panel query runs on the r
   // their warm-up (MACD's signal needs 34 bars) when the live run starts.
   const historyStart = new Date(Math.floor(Date.now() / 60_000) * 60_000 - 41 * 60_000);
   await simulate(env, { symbols: 5, ticksPerSecond: 10, seconds: 40 * 60, start: historyStart.toISOString(), seed: 5 });
-  const sim = startService('producers/simulator/main.js', { ...env, SIM_SYMBOLS: '20', SIM_TICKS_PER_SECOND: '200', SIM_DURATION_SECONDS: '8', SIM_ORDERBOOKS: 'true' });
+  const sim = startService('producers/simulator/main.js', { ...env, SIM_SYMBOLS: '20', SIM_TICKS_PER_SECOND: '200', SIM_DURATION_SECONDS: '8', SIM_ORDERBOOKS: 'true', SIM_SEED: '42' });
   running.push(sim);
   await waitFor('final candles of the live run', async () => {
     const [r] = await questdbQuery(`select count() n from candles_1s where is_final and ts > dateadd('s', -30, now())`);
@@ -64,6 +66,26 @@ test('every dashboard refreshes every second and every panel query runs on the r
     const [r] = await questdbQuery(`select count() n, sum(case when macd_signal is not null then 1 else 0 end) warm, max(ts) last from indicators_1m where symbol = '005930' and ts > dateadd('m', -15, now())`);
     return (r?.['warm'] as number) > 0 && isoToMicros(String(r?.['last'])) > Date.now() * 1000 - 120_000_000 ? true : undefined;
   }, { timeoutMs: 120_000, intervalMs: 1_000 });
+
+  // The stock pickers read Postgres `stocks`, as Grafana's postgres datasource sees it: the fake KRX's
+  // listings (the simulator's market, same seed) through the KRX poller and the Postgres sink.
+  const krx = await krxWorld('grafstocks', { seed: 42 });
+  cleanup.push(() => krx.fake.close(), () => dropSchema(krx.schema));
+  running.push(krx.postgresSink());
+  const poller = krx.poller();
+  running.push(poller);
+  assert.equal(await poller.exited, 0, poller.output().slice(-2000));
+  await waitFor('the listings in stocks', async () => {
+    const [r] = await pgQuery<{ n: string }>(krx.schema, 'select count(*) n from stocks');
+    return Number(r?.n) === krx.fake.market.stocks.length ? true : undefined;
+  }, { timeoutMs: 60_000, intervalMs: 500 });
+  const postgres = new pg.Client({ connectionString: stackEnv().POSTGRES_URL, options: `-c search_path="${krx.schema}"` });
+  await postgres.connect();
+  cleanup.unshift(() => postgres.end());
+  // The live run's symbols: the simulator's first 20 listings at its seed, 42.
+  const liveSymbols = generateListings(20, 42).map((l) => l.symbol);
+  const stockPicker = dashboardTargets(JSON.parse(readFileSync(join(REPO_ROOT, 'grafana', 'dashboards', 'krx-market.json'), 'utf8')) as never).find((t) => t.panel === 'variable $stock')?.query;
+  assert.ok(stockPicker);
 
   const client = new pg.Client({ connectionString: stackEnv().QUESTDB_PG_URL });
   await client.connect();
@@ -84,6 +106,13 @@ test('every dashboard refreshes every second and every panel query runs on the r
             assert.ok(res.rows.length > 0, `${where} returned no rows:\n${sql}`);
             if (file === 'stock.json' && !t.panel.startsWith('variable')) await assertStockPanel(client, t.query, res.rows, range, where);
           }
+        } else if (t.datasourceUid === 'postgres') {
+          // Only the stock picker reads Postgres here: the same query as the KRX dashboard's (one fact).
+          assert.equal(t.query, stockPicker, `${where}: the stock picker of every dashboard`);
+          const options = (await postgres.query(t.query).catch((err: Error) => assert.fail(`${where}: ${err.message}`))).rows as Array<{ __text: string; __value: string }>;
+          const values = new Set(options.map((o) => o.__value));
+          assert.deepEqual(liveSymbols.filter((sym) => !values.has(sym)), [], `${where}: every stock the live panels show can be picked`);
+          assert.match(options.find((o) => o.__value === '005930')?.__text ?? '', /^\S.* \(005930\)$/, `${where}: "name (code)"`);
         } else if (t.datasourceUid === 'prometheus') {
           const expr = expandPromQl(t.query, 1000);
           const url = `${stackEnv().PROMETHEUS_URL}/api/v1/query?query=${encodeURIComponent(expr)}`;

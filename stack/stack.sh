@@ -55,8 +55,10 @@ for ((n = 2; n <= KAFKA_NODES; n++)); do KAFKA_EXTRA_NODES+=("kafka$n"); done
 
 ALL_SERVICES=(postgres kafka "${KAFKA_EXTRA_NODES[@]}" questdb registry prometheus)   # start order; stop order is the reverse
 
-# Timeouts (s) for a server to become healthy after launch.
-declare -A TIMEOUT=([postgres]=30 [kafka]=60 [kafka2]=60 [kafka3]=60 [questdb]=60 [registry]=90 [prometheus]=30)
+# Timeouts (s) for a server to become healthy after launch. Kafka's start time grows with the
+# partitions on disk (a long-used dev stack holds thousands of test topics: 47 s at load 8), and a
+# start cut short is killed and tried again by the next caller, so Kafka gets the most time.
+declare -A TIMEOUT=([postgres]=30 [kafka]=180 [kafka2]=180 [kafka3]=180 [questdb]=60 [registry]=90 [prometheus]=30)
 
 # kafka_node <service> -> the node number (kafka = 1, kafka2 = 2, ...)
 kafka_node() { local n=${1#kafka}; echo "${n:-1}"; }

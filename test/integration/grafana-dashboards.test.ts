@@ -106,6 +106,7 @@ test('every dashboard refreshes every second and every panel query runs on the r
             assert.ok(res.rows.length > 0, `${where} returned no rows:\n${sql}`);
             if (file === 'stock.json' && !t.panel.startsWith('variable')) await assertStockPanel(client, t.query, res.rows, range, where);
           }
+          if (t.query.includes('$symbol')) await assertSymbolStaysQuoted(client, t.query, range, where);
         } else if (t.datasourceUid === 'postgres') {
           // Only the stock picker reads Postgres here: the same query as the KRX dashboard's (one fact).
           assert.equal(t.query, stockPicker, `${where}: the stock picker of every dashboard`);
@@ -127,6 +128,18 @@ test('every dashboard refreshes every second and every panel query runs on the r
     await client.end();
   }
 });
+
+/**
+ * A picked value that tries to break out of its quotes stays a string: every `$symbol` of the query
+ * sits inside quotes (Grafana doubles a value's `'`), and the query runs as one statement, finding no stock.
+ */
+async function assertSymbolStaysQuoted(client: pg.Client, query: string, range: TimeRange, where: string): Promise<void> {
+  assert.equal(query.split('$symbol').length - 1, query.split("'$symbol'").length - 1, `${where}: every $symbol is quoted`);
+  const sql = expandSqlMacros(interpolateVariables(query, { symbol: "005930'; drop table candles_1s; --", interval: '1s', hours: 'all' }), range, 1000);
+  await client.query(sql).catch((err: Error) => assert.fail(`${where}: an injected symbol broke the query: ${err.message}\n${sql}`));
+  const [r] = await questdbQuery("select count() n from tables() where table_name = 'candles_1s'");
+  assert.equal(r?.['n'], 1, `${where}: candles_1s is still there`);
+}
 
 /** Columns that cannot have a value after 40 bars of history: their warm-up is longer. */
 const LONG_WARM_UP = new Set(['sma60', 'sma120', 'sma200']);

@@ -71,33 +71,6 @@ export function dayRow(s: FakeStock, bar: FakeBar | null): Record<string, string
   };
 }
 
-/** Per stock, the JSON of the MDCSTAT01501 fields that never change from day to day, and its whole `-` row. */
-const fixedDayJson = new WeakMap<FakeStock, { head: string; tail: string; noTrading: string }>();
-
-/**
- * JSON.stringify(dayRow(s, bar)), byte for byte (the unit test compares them over years of days), without
- * building the row: the fake serves 2,880 rows a request, and in the backfill benchmark it shares two
- * cores with the pipeline being measured. The names are escaped once per stock; the day's numbers are
- * digits, commas, '-' and '.', which JSON never escapes. Keys in dayRow's order.
- */
-export function dayRowJson(s: FakeStock, bar: FakeBar | null): string {
-  let fixed = fixedDayJson.get(s);
-  if (!fixed) {
-    const row = dayRow(s, null);
-    fixed = {
-      head: JSON.stringify({ ISU_SRT_CD: row['ISU_SRT_CD'], ISU_CD: row['ISU_CD'], ISU_ABBRV: row['ISU_ABBRV'], MKT_NM: row['MKT_NM'], SECT_TP_NM: row['SECT_TP_NM'] }).slice(0, -1),
-      tail: JSON.stringify({ LIST_SHRS: row['LIST_SHRS'], MKT_ID: row['MKT_ID'] }).slice(1),
-      noTrading: JSON.stringify(row),
-    };
-    fixedDayJson.set(s, fixed);
-  }
-  if (!bar) return fixed.noTrading;
-  const n = withSeparators;
-  return `${fixed.head},"TDD_CLSPRC":"${n(bar.close)}","FLUC_TP_CD":"${flucTp(bar.change)}","CMPPREVDD_PRC":"${n(bar.change)}",` +
-    `"FLUC_RT":"${rate(bar.changeRate)}","TDD_OPNPRC":"${n(bar.open)}","TDD_HGPRC":"${n(bar.high)}","TDD_LWPRC":"${n(bar.low)}",` +
-    `"ACC_TRDVOL":"${n(bar.volume)}","ACC_TRDVAL":"${n(bar.tradedValue)}","MKTCAP":"${n(bar.marketCap)}",${fixed.tail}`;
-}
-
 /** MDCSTAT01701 row (개별종목 시세 추이), under `output`. */
 export function historyRow(bar: FakeBar): Record<string, string> {
   return {

@@ -3,7 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Market } from '../../../producers/simulator/listings.js';
 import { isoToEpochDay, kstEpochDay } from '../../../lib/time.js';
-import { currentDatetime, dayRowJson, historyRow, listingRow, openApiDayRow, openApiListingRow } from './format.js';
+import { currentDatetime, dayRow, historyRow, listingRow, openApiDayRow, openApiListingRow } from './format.js';
 import { FakeKrxMarket } from './market.js';
 
 /**
@@ -209,12 +209,7 @@ export class FakeKrxServer {
   }
 
   private send(res: http.ServerResponse, status: number, contentType: string, json: Record<string, unknown>): void {
-    this.sendText(res, status, contentType, JSON.stringify(json));
-  }
-
-  /** `text` is the JSON body; a bad body ordered over /__fake/bad-bodies replaces or spoils it. */
-  private sendText(res: http.ServerResponse, status: number, contentType: string, json: string): void {
-    let text = json;
+    let text = JSON.stringify(json);
     const bad = this.badBodies && this.badBodies.left > 0 ? this.badBodies : null;
     if (bad) {
       bad.left--;
@@ -242,9 +237,8 @@ export class FakeKrxServer {
       const day = isoToEpochDay(form.get('trdDd') ?? '');
       if (!Number.isFinite(day)) return this.send(res, 200, HTML, { OutBlock_1: [], CURRENT_DATETIME: now });
       const bars = this.market.barsOn(day, market);
-      const rows = bars ? bars.map((b) => dayRowJson(b.stock, b)) : this.market.listingsOn(day, market).map((s) => dayRowJson(s, null));
-      // What send() would write for { OutBlock_1: rows.map(dayRow), CURRENT_DATETIME: now }, without building the rows.
-      return this.sendText(res, 200, HTML, `{"OutBlock_1":[${rows.join(',')}],"CURRENT_DATETIME":${JSON.stringify(now)}}`);
+      const rows = bars ? bars.map((b) => dayRow(b.stock, b)) : this.market.listingsOn(day, market).map((s) => dayRow(s, null));
+      return this.send(res, 200, HTML, { OutBlock_1: rows, CURRENT_DATETIME: now });
     }
     if (bld === 'dbms/MDC/STAT/standard/MDCSTAT01701') {
       const isin = form.get('isuCd') ?? '';

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { priceLimits, tickSize } from '../../../../producers/simulator/krx-rules.js';
 import { generateListings } from '../../../../producers/simulator/listings.js';
 import { isoToEpochDay } from '../../../../lib/time.js';
-import { withSeparators, dayRow, dayRowJson } from '../../../fakes/krx/format.js';
+import { withSeparators, dayRow } from '../../../fakes/krx/format.js';
 import { FakeKrxMarket, isinFor } from '../../../fakes/krx/market.js';
 
 test("the fake KRX describes the simulator's market: same codes, names, markets; closes near the simulator's prices", () => {
@@ -50,25 +50,4 @@ test('weekends and holidays have no bars; the data format shows `-` for them; IS
   assert.equal(isinFor('005930'), 'KR7005930003');
   assert.equal(isinFor('000660'), 'KR7000660001');
   assert.deepEqual([withSeparators(910274405), withSeparators(-1200), withSeparators(15)], ['910,274,405', '-1,200', '15']);
-});
-
-test('dayRowJson writes exactly what JSON.stringify(dayRow) writes: trading days, halted stocks, days without trading', () => {
-  const market = new FakeKrxMarket(400, 42);
-  let rows = 0;
-  let halted = 0;
-  let noTrading = 0;
-  for (let day = isoToEpochDay('2024-09-01'); day < isoToEpochDay('2026-12-01'); day += 3) {
-    const bars = market.barsOn(day);
-    if (!bars) {
-      for (const s of market.listingsOn(day)) assert.equal(dayRowJson(s, null), JSON.stringify(dayRow(s, null)));
-      noTrading++;
-      continue;
-    }
-    for (const bar of bars) {
-      assert.equal(dayRowJson(bar.stock, bar), JSON.stringify(dayRow(bar.stock, bar)));
-      if (bar.volume === 0) halted++;
-      rows++;
-    }
-  }
-  assert.ok(rows > 50_000 && halted > 20 && noTrading > 50, `rows ${rows}, halted ${halted}, days without trading ${noTrading}`);
 });

@@ -5,27 +5,33 @@
  * The text goes in as one parameter and Postgres casts it (`$1::bigint[]`).
  */
 
-/** Numbers (or null): `{1,-2.5,NULL}`. Finite numbers print without quotes in every numeric type. */
-export function numberArray(values: ReadonlyArray<number | null>): string {
+function arrayLiteral<T>(values: ReadonlyArray<T | null>, element: (v: T) => string): string {
   let out = '{';
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     if (i > 0) out += ',';
-    if (v === null || v === undefined) out += 'NULL';
-    else if (Number.isFinite(v)) out += String(v);
-    else throw new RangeError(`${v} cannot go into a Postgres numeric array`);
+    out += v === null || v === undefined ? 'NULL' : element(v);
   }
   return `${out}}`;
 }
 
-/** Text (or null), every element double-quoted with `"` and `\` escaped, as pg itself writes them. */
+/** Finite numbers print without quotes in every numeric type. */
+function numberElement(v: number): string {
+  if (!Number.isFinite(v)) throw new RangeError(`${v} cannot go into a Postgres numeric array`);
+  return String(v);
+}
+
+/** Double-quoted with `"` and `\` escaped, as pg itself writes them. */
+function textElement(v: string): string {
+  return `"${v.includes('"') || v.includes('\\') ? v.replace(/[\\"]/g, '\\$&') : v}"`;
+}
+
+/** Numbers (or null): `{1,-2.5,NULL}`. */
+export function numberArray(values: ReadonlyArray<number | null>): string {
+  return arrayLiteral(values, numberElement);
+}
+
+/** Text (or null): `{"a","b \"c\"",NULL}`. */
 export function textArray(values: ReadonlyArray<string | null>): string {
-  let out = '{';
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i];
-    if (i > 0) out += ',';
-    if (v === null || v === undefined) out += 'NULL';
-    else out += `"${v.includes('"') || v.includes('\\') ? v.replace(/[\\"]/g, '\\$&') : v}"`;
-  }
-  return `${out}}`;
+  return arrayLiteral(values, textElement);
 }

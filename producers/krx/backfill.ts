@@ -141,7 +141,8 @@ await runService({
     }
     if (lifecycle.isStopping) return;
     if (checkpoint.failed.length > 0) logger.error({ days: checkpoint.failed.map(epochDayToIso) }, 'backfill finished with days whose bodies stayed bad (dead-lettered); a re-run fetches them again');
-    logger.info({ days: total, bars: checkpoint.bars, holidays: checkpoint.holidays.length, seconds: Math.round((Date.now() - started) / 100) / 10 }, 'backfill complete');
+    const cpu = process.cpuUsage();
+    logger.info({ days: total, bars: checkpoint.bars, holidays: checkpoint.holidays.length, seconds: Math.round((Date.now() - started) / 100) / 10, cpuSeconds: Math.round((cpu.user + cpu.system) / 1e5) / 10 }, 'backfill complete');
     exit('backfill complete');
   },
 });

@@ -1,6 +1,7 @@
 import type avro from 'avsc';
 import type pg from 'pg';
 import { epochDayToIso } from '../../lib/time.js';
+import { numberArray, textArray } from './arrays.js';
 import type { TopicCatalogue, TopicSpec } from '../../lib/topics.js';
 import { DailyBarSchema, StockSchema } from '../../schemas/generated/schemas.js';
 import type { DailyBar, Stock } from '../../schemas/generated/types.js';
@@ -25,6 +26,19 @@ export interface PgMapping<T> {
 const SUMMARY_LOCK = 0x4b52_5831;
 const micros = (t: number) => new Date(Math.floor(t / 1000)).toISOString();
 const column = <T, V>(records: readonly T[], f: (r: T) => V) => records.map(f);
+
+/** `f` with a cache of its answers, for values that repeat across a batch (one cache per batch). */
+function memoized<K, V>(f: (k: K) => V): (k: K) => V {
+  const seen = new Map<K, V>();
+  return (k) => {
+    let v = seen.get(k);
+    if (v === undefined) {
+      v = f(k);
+      seen.set(k, v);
+    }
+    return v;
+  };
+}
 
 export function stocksMapping(topic: TopicSpec): PgMapping<Stock> {
   return {
@@ -74,7 +88,13 @@ export function dailyBarsMapping(topic: TopicSpec): PgMapping<DailyBar> {
     validate: validateDailyBar,
     key: (b) => `${b.code}@${b.date}`,
     async upsert(client, bars) {
-      const dates = column(bars, (b) => epochDayToIso(b.date));
+      // A batch holds a few dates and ingest times thousands of times over: format each once.
+      const isoOf = memoized(epochDayToIso);
+      const timeOf = memoized(micros);
+      const dates = column(bars, (b) => isoOf(b.date));
+      const codes = textArray(column(bars, (b) => b.code));
+      const dateArray = textArray(dates);
+      const marketCaps = numberArray(column(bars, (b) => b.marketCap));
       await client.query(
         `INSERT INTO daily_bars (code, date, market, name, open, high, low, close, change, change_rate, volume, traded_value,
            market_cap, listed_shares, source, ingested_at)
@@ -85,10 +105,11 @@ export function dailyBarsMapping(topic: TopicSpec): PgMapping<DailyBar> {
            volume = EXCLUDED.volume, traded_value = EXCLUDED.traded_value, market_cap = EXCLUDED.market_cap,
            listed_shares = EXCLUDED.listed_shares, source = EXCLUDED.source, ingested_at = EXCLUDED.ingested_at`,
         [
-          column(bars, (b) => b.code), dates, column(bars, (b) => b.market), column(bars, (b) => b.name),
-          column(bars, (b) => b.open), column(bars, (b) => b.high), column(bars, (b) => b.low), column(bars, (b) => b.close),
-          column(bars, (b) => b.change), column(bars, (b) => b.changeRate), column(bars, (b) => b.volume), column(bars, (b) => b.tradedValue),
-          column(bars, (b) => b.marketCap), column(bars, (b) => b.listedShares), column(bars, (b) => b.source), column(bars, (b) => micros(b.ingestTime)),
+          codes, dateArray, textArray(column(bars, (b) => b.market)), textArray(column(bars, (b) => b.name)),
+          numberArray(column(bars, (b) => b.open)), numberArray(column(bars, (b) => b.high)), numberArray(column(bars, (b) => b.low)),
+          numberArray(column(bars, (b) => b.close)), numberArray(column(bars, (b) => b.change)), numberArray(column(bars, (b) => b.changeRate)),
+          numberArray(column(bars, (b) => b.volume)), numberArray(column(bars, (b) => b.tradedValue)), marketCaps,
+          numberArray(column(bars, (b) => b.listedShares)), textArray(column(bars, (b) => b.source)), textArray(column(bars, (b) => timeOf(b.ingestTime))),
         ],
       );
       // The latest market cap onto the stock (only forward in time).
@@ -97,7 +118,7 @@ export function dailyBarsMapping(topic: TopicSpec): PgMapping<DailyBar> {
          FROM (SELECT DISTINCT ON (code) code, date, market_cap FROM unnest($1::text[], $2::date[], $3::bigint[]) AS t(code, date, market_cap)
                ORDER BY code, date DESC) v
          WHERE s.code = v.code AND (s.market_cap_date IS NULL OR s.market_cap_date <= v.date)`,
-        [column(bars, (b) => b.code), dates, column(bars, (b) => b.marketCap)],
+        [codes, dateArray, marketCaps],
       );
       // The summary of every date these bars touch, recomputed from all of that date's bars. Two
       // transactions with bars of one date (two partitions, two instances) would each miss the

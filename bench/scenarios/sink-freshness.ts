@@ -5,15 +5,20 @@
  * second, one SQL query through QuestDB's HTTP endpoint reads what a panel would see:
  *   - newest tick: systimestamp() − max(ingest_time) of `ticks` (ingest time = when the simulator
  *     produced the trade, so this is produce → Kafka → sink → QuestDB → visible);
- *   - newest in-progress candle: systimestamp() − max(emitted_at) of `candles_1s` (emitted_at = when
- *     the processor emitted that version; it emits every 250 ms, so the newest trade in it is at most
- *     that much older than emitted_at).
+ *   - newest in-progress candle, what the issue asks: the candle version emitted last (max emitted_at
+ *     of `candles_1s`) is read with the sample's systimestamp(); after the run, the newest tick it
+ *     contains is found in `ticks` (its trade_count-th trade of that symbol and second, by seq: one
+ *     sequence per symbol across venues, in the processor's input order), and the figure is
+ *     now − that tick's ingest_time: produce → processor → its next emission (every
+ *     CANDLE_UPDATE_INTERVAL_MS) and transaction commit → sink → visible;
+ *   - the same candle's systimestamp() − emitted_at: the part after the emission alone.
  * p50 / p99 / max of both, the CPU of each process, and the machine's steal.
  */
 import { metricValue } from '../../test/helpers/metrics.js';
 import { sliceEnv, stopAll } from '../../test/helpers/pipeline.js';
 import { isoToMicros, questdbQuery } from '../../test/helpers/questdb.js';
 import { startService, type RunningService } from '../../test/helpers/service-process.js';
+import { waitFor } from '../../test/helpers/wait.js';
 import { cpuTimes, loadAverage, stealShare, type BenchFigure, type BenchScenario } from '../harness.js';
 import { questdbCpuSeconds } from '../questdb-probe.js';
 import { followSimulator } from '../simulator-run.js';
@@ -58,8 +63,9 @@ export const scenario: BenchScenario = {
       const t0 = performance.now();
       const tickLag: number[] = [];
       const candleLag: number[] = [];
-      const sql = `select systimestamp() now, t.tick, c.candle from (select max(ingest_time) tick from "${ns.tablePrefix}ticks" where ts > dateadd('s', -30, now())) t ` +
-        `cross join (select max(emitted_at) candle from "${ns.tablePrefix}candles_1s" where ts > dateadd('s', -30, now())) c`;
+      const seen: Array<{ now: number; symbol: string; ts: string; count: number }> = [];
+      const sql = `select systimestamp() now, t.tick, c.candle, c.symbol, c.ts, c.trade_count from (select max(ingest_time) tick from "${ns.tablePrefix}ticks" where ts > dateadd('s', -30, now())) t ` +
+        `cross join (select emitted_at candle, symbol, ts, trade_count from "${ns.tablePrefix}candles_1s" where ts > dateadd('s', -30, now()) order by emitted_at desc limit 1) c`;
       while (performance.now() - t0 < SAMPLE_S * 1000) {
         const next = performance.now() + SAMPLE_EVERY_MS;
         const [r] = await questdbQuery(sql);
@@ -67,6 +73,7 @@ export const scenario: BenchScenario = {
           const now = isoToMicros(r['now'] as string);
           tickLag.push((now - isoToMicros(r['tick'] as string)) / 1000);
           candleLag.push((now - isoToMicros(r['candle'] as string)) / 1000);
+          seen.push({ now, symbol: r['symbol'] as string, ts: r['ts'] as string, count: Number(r['trade_count']) });
         }
         await new Promise((res) => setTimeout(res, Math.max(0, next - performance.now())));
       }
@@ -74,17 +81,26 @@ export const scenario: BenchScenario = {
       const cpu1 = await cpu();
       const steal = stealShare(machine, cpuTimes());
       const { ticks, books, seconds: simSeconds, maxLag } = await simRun;
+      // The sink has written every tick by now (the simulator stopped; waited for below).
+      const candleTickLag: number[] = [];
+      for (const s of seen) {
+        const find = `select ingest_time from "${ns.tablePrefix}ticks" where symbol = '${s.symbol}' and ts >= '${s.ts}' and ts < dateadd('s', 1, '${s.ts}') order by seq limit ${s.count - 1}, ${s.count}`;
+        const row = await waitFor(`tick ${s.count} of ${s.symbol} at ${s.ts}`, async () => (await questdbQuery(find))[0], { timeoutMs: 60_000 });
+        candleTickLag.push((s.now - isoToMicros(row['ingest_time'] as string)) / 1000);
+      }
       const cores = (k: keyof typeof cpu0) => ((cpu1[k] - cpu0[k]) / seconds).toFixed(2);
       const ms = (x: number) => Math.round(x);
       const tickNote = `${tickLag.length} samples; p50 ${ms(quantile(tickLag, 0.5))} / p99 ${ms(quantile(tickLag, 0.99))} / max ${ms(Math.max(...tickLag))} ms`;
-      const candleNote = `p50 ${ms(quantile(candleLag, 0.5))} / p99 ${ms(quantile(candleLag, 0.99))} / max ${ms(Math.max(...candleLag))} ms`;
+      const candleNote = `p50 ${ms(quantile(candleTickLag, 0.5))} / p99 ${ms(quantile(candleTickLag, 0.99))} / max ${ms(Math.max(...candleTickLag))} ms; ` +
+        `since its emission alone (now − emitted_at): p50 ${ms(quantile(candleLag, 0.5))} / p99 ${ms(quantile(candleLag, 0.99))} / max ${ms(Math.max(...candleLag))} ms`;
       return [
         { name: 'newest tick visible, p50 (now − max(ingest_time))', value: ms(quantile(tickLag, 0.5)), unit: 'ms', target: 150, higherIsBetter: false, notes: tickNote },
         { name: 'newest tick visible, p99', value: ms(quantile(tickLag, 0.99)), unit: 'ms', target: 400, higherIsBetter: false },
         { name: 'newest tick visible, max', value: ms(Math.max(...tickLag)), unit: 'ms', higherIsBetter: false },
-        { name: 'newest in-progress candle, p50 (now − max(emitted_at))', value: ms(quantile(candleLag, 0.5)), unit: 'ms', higherIsBetter: false, notes: candleNote },
-        { name: 'newest in-progress candle, p99', value: ms(quantile(candleLag, 0.99)), unit: 'ms', target: 750, higherIsBetter: false },
-        { name: 'newest in-progress candle, max', value: ms(Math.max(...candleLag)), unit: 'ms', higherIsBetter: false },
+        { name: 'newest in-progress candle after the newest tick it contains, p50', value: ms(quantile(candleTickLag, 0.5)), unit: 'ms', higherIsBetter: false, notes: candleNote },
+        { name: 'newest in-progress candle after the newest tick it contains, p99', value: ms(quantile(candleTickLag, 0.99)), unit: 'ms', target: 750, higherIsBetter: false },
+        { name: 'newest in-progress candle after the newest tick it contains, max', value: ms(Math.max(...candleTickLag)), unit: 'ms', higherIsBetter: false },
+        { name: 'newest in-progress candle after its emission (now − max(emitted_at)), p99', value: ms(quantile(candleLag, 0.99)), unit: 'ms', higherIsBetter: false },
         { name: 'trades per second produced', value: Math.round(ticks / simSeconds), unit: 'ticks/s', target: RATE * 0.98, notes: `${ticks} trades and ${books} order books in ${simSeconds.toFixed(1)} s; simulator's largest lag behind real time ${maxLag.toFixed(2)} s` },
         { name: 'CPU while sampling: sink', value: Number(cores('sink')), unit: 'cores', notes: `simulator ${cores('sim')}, candle processor ${cores('processor')}, sink ${cores('sink')}, QuestDB ${cores('questdb')} cores (of 2, with Kafka and the rest beside them); ${Math.round(steal * 100)}% steal; load average ${loadAverage()}` },
       ];

@@ -22,8 +22,10 @@ const config = defineConfig({
   tablePrefix: { env: 'QUESTDB_TABLE_PREFIX', type: 'string', default: '', pattern: /^[A-Za-z0-9_]*$/, doc: 'prefix for every table name (tests use a fresh one)' },
   topics: { env: 'SINK_TOPICS', type: 'list', default: ['market.ticks.v1', 'market.candles.1s.v1', 'market.orderbook.v1'], minItems: 1, doc: 'topics to write, by catalogue name (without TOPIC_NAMESPACE)' },
   groupId: { env: 'SINK_GROUP_ID', type: 'string', default: 'questdb-sink', doc: 'consumer group: instances with the same group share the partitions' },
-  flushRows: { env: 'SINK_FLUSH_ROWS', type: 'int', default: 20_000, min: 1, doc: 'flush to QuestDB after this many rows' },
+  flushRows: { env: 'SINK_FLUSH_ROWS', type: 'int', default: 100_000, min: 1, doc: 'flush to QuestDB after this many rows (a catch-up: fewer, larger WAL commits cost QuestDB less per row; live traffic flushes on SINK_FLUSH_INTERVAL_MS long before)' },
+  flushBytes: { env: 'SINK_FLUSH_BYTES', type: 'int', default: 32 * 1024 * 1024, min: 1024, doc: 'flush to QuestDB once the pending ILP text is this large (wide rows such as order books)' },
   flushIntervalMs: { env: 'SINK_FLUSH_INTERVAL_MS', type: 'int', default: 50, min: 5, doc: 'flush pending rows this long after the previous flush started, once it is done (panel freshness)' },
+  catchUpFlushMs: { env: 'SINK_CATCHUP_FLUSH_MS', type: 'int', default: 1_000, min: 5, doc: 'while more than SINK_FLUSH_ROWS records wait in Kafka, flush full batches only, or after this long (fewer, larger QuestDB commits)' },
   maxBackoffMs: { env: 'SINK_MAX_BACKOFF_MS', type: 'int', default: 30_000, min: 100, doc: 'longest wait between retries while QuestDB is failing' },
 });
 
@@ -118,6 +120,9 @@ await runService({
     let current = newBatch();
     let inFlight: { batch: RowBatch; result: Promise<unknown>; settled: boolean; error?: unknown } | null = null;
     let lastFlush = Date.now();
+    /** Records still in Kafka after the last batch taken, per "topic|partition" (its high watermark). */
+    const backlog = new Map<string, number>();
+    let behind = false;
     let failures = 0;
     let paused = false;
     setHealth(() => ({ healthy: failures === 0 && kafkaLiveness.reachable && !lifecycle.isStopping, details: { pendingRows: current.records, consecutiveFailures: failures, kafkaReachable: kafkaLiveness.reachable } }));
@@ -212,7 +217,7 @@ await runService({
     const pump = async () => {
       if (lifecycle.isStopping) return;
       if (inFlight?.settled) await settle();
-      if (!inFlight && Date.now() - lastFlush >= c.flushIntervalMs) await flush();
+      if (!inFlight && Date.now() - lastFlush >= (behind ? c.catchUpFlushMs : c.flushIntervalMs)) await flush();
     };
 
     /**
@@ -270,6 +275,11 @@ await runService({
     });
     lifecycle.onShutdown('consumer-stop', () => consumer.stop());
 
+    // The partitions may have moved to another instance: their backlog is no longer ours to wait for.
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      backlog.clear();
+      behind = false;
+    });
     for (const m of mappings) await consumer.subscribe({ topic: m.topic.name, fromBeginning: true });
     await consumer.run({
       autoCommit: false,
@@ -288,11 +298,17 @@ await runService({
           let taken = 0;
           let last: string | undefined;
           let pending = into.offsets.get(key);
+          // A batch turns stale only by a seek, and only this queue seeks (a failed flush's rewind):
+          // asked again after an await instead of per record (kafkajs builds a key string per ask).
+          let stale = isStale();
           for (const message of batch.messages) {
-            if (!isRunning() || isStale() || paused) break;
+            if (stale || paused || !isRunning()) break;
             try {
               let decoded = serde.decode<unknown>(message.value, reader);
-              if (decoded instanceof Promise) decoded = await decoded; // only a new schema id needs the registry
+              if (decoded instanceof Promise) {
+                decoded = await decoded; // only a new schema id needs the registry
+                stale = isStale();
+              }
               const record = spec.validate ? spec.validate(decoded) : decoded;
               if (spec.upsertKey) {
                 into.upserts.set(`${mapping.table}|${spec.upsertKey(record)}`, { mapping, record, message, origin });
@@ -307,6 +323,7 @@ await runService({
               const appErr = toAppError(err, 'DECODE_FAILED');
               if (appErr.retryable) throw appErr;
               await deadLetter(origin, message, appErr);
+              stale = isStale();
             }
             into.records++;
             const offset = Number(message.offset);
@@ -314,12 +331,18 @@ await runService({
             else into.offsets.set(key, (pending = { first: offset, next: offset + 1 }));
             last = message.offset;
           }
-          if (last !== undefined) resolveOffset(last);
+          if (last !== undefined) {
+            resolveOffset(last);
+            backlog.set(key, Math.max(0, Number(batch.highWatermark) - 1 - Number(last)));
+            let waiting = 0;
+            for (const n of backlog.values()) waiting += n;
+            behind = waiting >= c.flushRows;
+          }
           appendedRows.inc(appended);
           into.recordsByTable.set(mapping.table, (into.recordsByTable.get(mapping.table) ?? 0) + taken);
           pendingRows.set(current.records);
           // A full batch waits for the flight before it (back-pressure); otherwise the pump flushes.
-          if (current.ilp.rows + current.upserts.size >= c.flushRows) await flush();
+          if (current.ilp.rows + current.upserts.size >= c.flushRows || current.ilp.length >= c.flushBytes) await flush();
           else if (!inFlight) await pump();
         });
         await heartbeat();

@@ -12,6 +12,13 @@ import { sendChunks } from './send-chunks.js';
 import { PartitionTask } from './task.js';
 
 const TEARDOWN_TIMEOUT_MS = 5000;
+/**
+ * A partition whose fetched batch ended this many records or more before the log end is catching up.
+ * Far above what a live producer holds in an open transaction (the high watermark counts those too).
+ */
+const CATCH_UP_LAG = 10_000;
+/** While catching up, a commit is still due once this many outputs wait (bounds the memory they hold). */
+const CATCH_UP_MAX_PENDING = 50_000;
 
 /** One set of Kafka clients and the tasks of the partitions assigned to it. */
 export class Session<In, Out> implements SessionLike {
@@ -37,6 +44,8 @@ export class Session<In, Out> implements SessionLike {
   private changelogPartitions = 0;
   private readonly previousEnds = new Map<number, string>();
   private lastIdleCheck = 0;
+  /** Partitions whose last batch was at least CATCH_UP_LAG records behind the log end. */
+  private readonly catchingUp = new Set<number>();
 
   constructor(private readonly o: StreamAppOptions<In, Out>, private readonly m: Metrics) {
     this.ended = new Promise((resolve) => (this.endWith = resolve));
@@ -112,8 +121,12 @@ export class Session<In, Out> implements SessionLike {
           await this.queue.run(async () => {
             if (!this.alive || !isRunning() || isStale()) return;
             const last = await this.processBatch(batch.partition, batch.messages);
-            if (last !== null) resolveOffset(last);
-            if (Date.now() - this.lastCommitAt >= o.commitIntervalMs) await this.flush();
+            if (last !== null) {
+              resolveOffset(last);
+              if (Number(batch.highWatermark) - Number(last) > CATCH_UP_LAG) this.catchingUp.add(batch.partition);
+              else this.catchingUp.delete(batch.partition);
+            }
+            if (this.commitDue(Date.now())) await this.flush();
           });
         } catch (err) {
           // Not rethrown: kafkajs would log it and retry the batch into state that may be ahead.
@@ -204,6 +217,7 @@ export class Session<In, Out> implements SessionLike {
         this.tasks.delete(p);
         this.lastCommitted.delete(p);
         this.previousEnds.delete(p);
+        this.catchingUp.delete(p);
       }
       this.o.logger.info({ lost }, 'partitions moved to another instance');
     }
@@ -345,7 +359,17 @@ export class Session<In, Out> implements SessionLike {
         throw new ProcessorFailure(err, partition);
       }
     }
-    if (now - this.lastCommitAt >= this.o.commitIntervalMs) await this.flush();
+    if (this.commitDue(now)) await this.flush();
+  }
+
+  /**
+   * Every commitIntervalMs; while some partition is catching up, every catchUpCommitIntervalMs (or
+   * once CATCH_UP_MAX_PENDING outputs wait): the same outputs in fewer transactions.
+   */
+  private commitDue(now: number): boolean {
+    const o = this.o;
+    const interval = this.catchingUp.size > 0 && this.pendingCount < CATCH_UP_MAX_PENDING ? Math.max(o.commitIntervalMs, o.catchUpCommitIntervalMs ?? 0) : o.commitIntervalMs;
+    return now - this.lastCommitAt >= interval;
   }
 
   /**

@@ -20,6 +20,15 @@ const CATCH_UP_LAG = 10_000;
 /** While catching up, a commit is still due once this many outputs wait (bounds the memory they hold). */
 const CATCH_UP_MAX_PENDING = 50_000;
 
+/**
+ * Time between commits: commitIntervalMs; while some partition is catching up, catchUpCommitIntervalMs
+ * (never shorter), unless CATCH_UP_MAX_PENDING outputs already wait — the same outputs in fewer transactions.
+ */
+export function commitInterval(o: Pick<StreamAppOptions<unknown, unknown>, 'commitIntervalMs' | 'catchUpCommitIntervalMs'>, catchingUp: boolean, pendingOutputs: number): number {
+  if (!catchingUp || pendingOutputs >= CATCH_UP_MAX_PENDING) return o.commitIntervalMs;
+  return Math.max(o.commitIntervalMs, o.catchUpCommitIntervalMs ?? 0);
+}
+
 /** One set of Kafka clients and the tasks of the partitions assigned to it. */
 export class Session<In, Out> implements SessionLike {
   running = false;
@@ -362,14 +371,8 @@ export class Session<In, Out> implements SessionLike {
     if (this.commitDue(now)) await this.flush();
   }
 
-  /**
-   * Every commitIntervalMs; while some partition is catching up, every catchUpCommitIntervalMs (or
-   * once CATCH_UP_MAX_PENDING outputs wait): the same outputs in fewer transactions.
-   */
   private commitDue(now: number): boolean {
-    const o = this.o;
-    const interval = this.catchingUp.size > 0 && this.pendingCount < CATCH_UP_MAX_PENDING ? Math.max(o.commitIntervalMs, o.catchUpCommitIntervalMs ?? 0) : o.commitIntervalMs;
-    return now - this.lastCommitAt >= interval;
+    return now - this.lastCommitAt >= commitInterval(this.o, this.catchingUp.size > 0, this.pendingCount);
   }
 
   /**

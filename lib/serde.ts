@@ -99,6 +99,17 @@ export class AvroSerde {
   }
 }
 
+/**
+ * A reader type with only `fields` of a record schema (same name, so it resolves against any writer
+ * of it): decoding through it skips the other fields' bytes instead of building their values.
+ */
+export function readerOf(schema: avro.Schema, fields: readonly string[]): avro.Type {
+  const record = schema as avro.schema.RecordType;
+  const missing = fields.filter((name) => !record.fields.some((f) => f.name === name));
+  if (missing.length > 0) throw new Error(`${record.name} has no field(s) ${missing.join(', ')}`);
+  return avro.Type.forSchema({ ...record, fields: record.fields.filter((f) => fields.includes(f.name)) });
+}
+
 export function readSchemaId(buffer: Buffer | null): number {
   if (!buffer || buffer.length < HEADER_BYTES) {
     throw new AppError('DECODE_FAILED', `value is ${buffer ? `${buffer.length} bytes` : 'null'}: too short for the Confluent wire format`);
@@ -134,7 +145,7 @@ export function encodeWire(id: number, type: avro.Type, value: unknown): Buffer 
   return out;
 }
 
-function decodeWith<T>(
+export function decodeWith<T>(
   buffer: Buffer,
   writer: avro.Type,
   reader: avro.Type | undefined,
@@ -142,18 +153,27 @@ function decodeWith<T>(
   id: number,
 ): T {
   try {
-    if (!reader || reader === writer) return writer.fromBuffer(buffer.subarray(HEADER_BYTES)) as T;
-    let byWriter = resolvers.get(reader);
-    if (!byWriter) {
-      byWriter = new Map();
-      resolvers.set(reader, byWriter);
+    let decoded: { value: unknown; offset: number };
+    if (!reader || reader === writer) {
+      decoded = writer.decode(buffer, HEADER_BYTES);
+    } else {
+      let byWriter = resolvers.get(reader);
+      if (!byWriter) {
+        byWriter = new Map();
+        resolvers.set(reader, byWriter);
+      }
+      let resolver = byWriter.get(id);
+      if (!resolver) {
+        resolver = reader.createResolver(writer);
+        byWriter.set(id, resolver);
+      }
+      decoded = reader.decode(buffer, HEADER_BYTES, resolver as never);
     }
-    let resolver = byWriter.get(id);
-    if (!resolver) {
-      resolver = reader.createResolver(writer);
-      byWriter.set(id, resolver);
-    }
-    return reader.fromBuffer(buffer.subarray(HEADER_BYTES), resolver as never) as T;
+    // Read in place past the header (fromBuffer would need a subarray, a Buffer object per record);
+    // the same checks as fromBuffer: neither truncated nor followed by trailing bytes.
+    if (decoded.offset < 0) throw new Error('truncated buffer');
+    if (decoded.offset < buffer.length) throw new Error('trailing data');
+    return decoded.value as T;
   } catch (err) {
     throw new AppError('DECODE_FAILED', `Avro body does not decode with schema id ${id}: ${(err as Error).message}`, { cause: err });
   }

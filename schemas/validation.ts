@@ -23,7 +23,10 @@ function fail(record: string, problem: string): never {
 
 const aheadSeconds = (r: { exchangeTime: number; ingestTime: number }) => Math.round((r.exchangeTime - r.ingestTime) / 1_000_000);
 
-export function validateTick(t: Tick): Tick {
+/** The fields validateTick reads: a consumer that decodes only some fields must decode these. */
+export const TICK_VALIDATED_FIELDS = ['symbol', 'exchangeTime', 'ingestTime', 'price', 'quantity', 'cumulativeVolume', 'cumulativeValue'] as const;
+
+export function validateTick<T extends Pick<Tick, (typeof TICK_VALIDATED_FIELDS)[number]>>(t: T): T {
   if (!SYMBOL.test(t.symbol)) fail('tick', `symbol ${JSON.stringify(t.symbol)} is not a 6-character code`);
   if (!(t.exchangeTime >= MIN_TIME && t.exchangeTime < MAX_TIME)) fail('tick', `exchangeTime ${t.exchangeTime} is not microseconds since 1970 in 2000..2100`);
   if (t.exchangeTime - t.ingestTime > MAX_AHEAD_OF_RECEIPT) fail('tick', `exchangeTime ${t.exchangeTime} is ${aheadSeconds(t)} s after its ingestTime ${t.ingestTime}: the source's clock or date is wrong`);

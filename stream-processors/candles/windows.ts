@@ -74,7 +74,9 @@ export class PartitionWindows {
       });
       return 'accepted';
     }
-    trackSession(c, session, () => (session === 'REGULAR' ? tradePart(trade.price, trade.quantity, trade.time, trade.sequence) : null), () => copyPart(c));
+    // trackSession returns at once for a trade of the window's own session (the hot path): checked
+    // here first, so that path allocates no closures.
+    if (session !== c.session) trackSession(c, session, () => (session === 'REGULAR' ? tradePart(trade.price, trade.quantity, trade.time, trade.sequence) : null), () => copyPart(c));
     if (trade.price > c.high) c.high = trade.price;
     if (trade.price < c.low) c.low = trade.price;
     // Open and close follow exchange time, then sequence, not arrival: an out-of-order trade within

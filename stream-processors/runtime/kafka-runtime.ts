@@ -115,11 +115,11 @@ export class StreamApp<In, Out> {
   }
 }
 
-type StreamAppSettings = Pick<StreamAppOptions<unknown, unknown>, 'applicationId' | 'instanceId' | 'brokers' | 'clientId' | 'sessionTimeoutMs' | 'transactionTimeoutMs' | 'commitIntervalMs' | 'idleMs' | 'maxOutageMs' | 'placement'>;
+type StreamAppSettings = Pick<StreamAppOptions<unknown, unknown>, 'applicationId' | 'instanceId' | 'brokers' | 'clientId' | 'sessionTimeoutMs' | 'transactionTimeoutMs' | 'commitIntervalMs' | 'catchUpCommitIntervalMs' | 'idleMs' | 'maxOutageMs' | 'placement'>;
 
 /** The runtime settings of a service's config (see streamAppConfigSpec), for one application. */
 export function streamAppSettings(
-  c: { instanceId?: string | undefined; brokers: readonly string[]; clientId?: string | undefined; sessionTimeoutMs: number; transactionTimeoutMs: number; commitIntervalMs: number; idleMs: number; maxOutageMs: number; replicationFactor: number; minInsyncReplicas: number },
+  c: { instanceId?: string | undefined; brokers: readonly string[]; clientId?: string | undefined; sessionTimeoutMs: number; transactionTimeoutMs: number; commitIntervalMs: number; catchUpCommitIntervalMs: number; idleMs: number; maxOutageMs: number; replicationFactor: number; minInsyncReplicas: number },
   applicationId: string,
   defaultClientId: string,
 ): StreamAppSettings {
@@ -131,6 +131,7 @@ export function streamAppSettings(
     sessionTimeoutMs: c.sessionTimeoutMs,
     transactionTimeoutMs: c.transactionTimeoutMs,
     commitIntervalMs: c.commitIntervalMs,
+    catchUpCommitIntervalMs: c.catchUpCommitIntervalMs,
     idleMs: c.idleMs,
     maxOutageMs: c.maxOutageMs,
     placement: { replicationFactor: c.replicationFactor, minInsyncReplicas: c.minInsyncReplicas },
@@ -144,6 +145,7 @@ export const streamAppConfigSpec = defineConfig({
   instanceId: { env: 'INSTANCE_ID', type: 'optional-string', doc: 'stable id of this instance, part of its transactional id (default: the host name; set it when several instances share a host)' },
   transactionTimeoutMs: { env: 'TRANSACTION_TIMEOUT_MS', type: 'int', default: 10_000, min: 1000, doc: 'how long the broker keeps an abandoned transaction open (it blocks read_committed readers)' },
   commitIntervalMs: { env: 'COMMIT_INTERVAL_MS', type: 'int', default: 100, min: 10, doc: 'how often outputs, changelogs and offsets are committed in one transaction' },
+  catchUpCommitIntervalMs: { env: 'CATCHUP_COMMIT_INTERVAL_MS', type: 'int', default: 1000, min: 10, doc: 'how often they are committed while the input is far behind its log end (a catch-up or replay: nobody waits for those outputs, and each transaction costs several broker round trips)' },
   // 30 s, not 1 s: a producer that stalls (a broker outage or failover: leaders move, retries back
   // off, a process restarts) sends its held records afterwards with their old event times; a stream
   // time that followed the wall clock meanwhile had closed their windows, and they came out late —

@@ -32,6 +32,8 @@ export interface StreamAppOptions<In, Out> {
   sessionTimeoutMs: number;
   transactionTimeoutMs: number;
   commitIntervalMs: number;
+  /** The commit interval while the input is far behind its log end (default: commitIntervalMs). */
+  catchUpCommitIntervalMs?: number;
   idleMs: number;
   input: InputSpec<In>;
   outputs: { [K in keyof Out & string]: OutputSpec<Out[K]> };

@@ -12,6 +12,22 @@ import { sendChunks } from './send-chunks.js';
 import { PartitionTask } from './task.js';
 
 const TEARDOWN_TIMEOUT_MS = 5000;
+/**
+ * A partition whose fetched batch ended this many records or more before the log end is catching up.
+ * Far above what a live producer holds in an open transaction (the high watermark counts those too).
+ */
+const CATCH_UP_LAG = 10_000;
+/** While catching up, a commit is still due once this many outputs wait (bounds the memory they hold). */
+const CATCH_UP_MAX_PENDING = 50_000;
+
+/**
+ * Time between commits: commitIntervalMs; while some partition is catching up, catchUpCommitIntervalMs
+ * (never shorter), unless CATCH_UP_MAX_PENDING outputs already wait — the same outputs in fewer transactions.
+ */
+export function commitInterval(o: Pick<StreamAppOptions<unknown, unknown>, 'commitIntervalMs' | 'catchUpCommitIntervalMs'>, catchingUp: boolean, pendingOutputs: number): number {
+  if (!catchingUp || pendingOutputs >= CATCH_UP_MAX_PENDING) return o.commitIntervalMs;
+  return Math.max(o.commitIntervalMs, o.catchUpCommitIntervalMs ?? 0);
+}
 
 /** One set of Kafka clients and the tasks of the partitions assigned to it. */
 export class Session<In, Out> implements SessionLike {
@@ -37,6 +53,8 @@ export class Session<In, Out> implements SessionLike {
   private changelogPartitions = 0;
   private readonly previousEnds = new Map<number, string>();
   private lastIdleCheck = 0;
+  /** Partitions whose last batch was at least CATCH_UP_LAG records behind the log end. */
+  private readonly catchingUp = new Set<number>();
 
   constructor(private readonly o: StreamAppOptions<In, Out>, private readonly m: Metrics) {
     this.ended = new Promise((resolve) => (this.endWith = resolve));
@@ -112,8 +130,12 @@ export class Session<In, Out> implements SessionLike {
           await this.queue.run(async () => {
             if (!this.alive || !isRunning() || isStale()) return;
             const last = await this.processBatch(batch.partition, batch.messages);
-            if (last !== null) resolveOffset(last);
-            if (Date.now() - this.lastCommitAt >= o.commitIntervalMs) await this.flush();
+            if (last !== null) {
+              resolveOffset(last);
+              if (Number(batch.highWatermark) - Number(last) > CATCH_UP_LAG) this.catchingUp.add(batch.partition);
+              else this.catchingUp.delete(batch.partition);
+            }
+            if (this.commitDue(Date.now())) await this.flush();
           });
         } catch (err) {
           // Not rethrown: kafkajs would log it and retry the batch into state that may be ahead.
@@ -204,6 +226,7 @@ export class Session<In, Out> implements SessionLike {
         this.tasks.delete(p);
         this.lastCommitted.delete(p);
         this.previousEnds.delete(p);
+        this.catchingUp.delete(p);
       }
       this.o.logger.info({ lost }, 'partitions moved to another instance');
     }
@@ -345,7 +368,11 @@ export class Session<In, Out> implements SessionLike {
         throw new ProcessorFailure(err, partition);
       }
     }
-    if (now - this.lastCommitAt >= this.o.commitIntervalMs) await this.flush();
+    if (this.commitDue(now)) await this.flush();
+  }
+
+  private commitDue(now: number): boolean {
+    return now - this.lastCommitAt >= commitInterval(this.o, this.catchingUp.size > 0, this.pendingCount);
   }
 
   /**

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import avro from 'avsc';
-import { encodeWire, readSchemaId } from '../../../lib/serde.js';
+import { decodeWith, encodeWire, readerOf, readSchemaId } from '../../../lib/serde.js';
 import { isAppError } from '../../../lib/errors.js';
 import { TickSchema } from '../../../schemas/generated/schemas.js';
 import type { Tick } from '../../../schemas/generated/types.js';
@@ -42,4 +42,19 @@ test('foreign or truncated bytes fail with DECODE_FAILED', () => {
   assert.throws(() => readSchemaId(Buffer.from('{"json":true}')), (err: unknown) => isAppError(err, 'DECODE_FAILED') && /magic byte 123/.test(err.message));
   assert.throws(() => readSchemaId(Buffer.from([0, 0])), (err: unknown) => isAppError(err, 'DECODE_FAILED'));
   assert.throws(() => readSchemaId(null), (err: unknown) => isAppError(err, 'DECODE_FAILED'));
+});
+
+test('a body decodes in place after the header, whole or through a reader of some fields; truncated or trailing bytes fail with DECODE_FAILED', () => {
+  const writer = avro.Type.forSchema(TickSchema);
+  const resolvers = new WeakMap<avro.Type, Map<number, unknown>>();
+  const wire = encodeWire(11, writer, tick);
+  assert.deepEqual({ ...decodeWith<Tick>(wire, writer, undefined, resolvers, 11) }, tick);
+  const reader = readerOf(TickSchema, ['symbol', 'price', 'marketSession']);
+  // Twice: the second read goes through the cached resolver.
+  for (let i = 0; i < 2; i++) assert.deepEqual({ ...decodeWith<object>(wire, writer, reader, resolvers, 11) }, { symbol: tick.symbol, price: tick.price, marketSession: tick.marketSession });
+  for (const r of [undefined, reader]) {
+    assert.throws(() => decodeWith(wire.subarray(0, wire.length - 1), writer, r, resolvers, 11), (err: unknown) => isAppError(err, 'DECODE_FAILED') && /truncated/.test(err.message));
+    assert.throws(() => decodeWith(Buffer.concat([wire, Buffer.from([0])]), writer, r, resolvers, 11), (err: unknown) => isAppError(err, 'DECODE_FAILED') && /trailing/.test(err.message));
+  }
+  assert.throws(() => readerOf(TickSchema, ['symbol', 'nope']), /no field\(s\) nope/);
 });

@@ -54,7 +54,7 @@ if (which === 'integration' || which === 'all') {
     process.exit(up.status ?? 1);
   }
   // One file at a time: they share two cores with Kafka, QuestDB and the registry.
-  const integration = run('integration', find(join(root, 'dist', 'test', 'integration')), ['--test-concurrency=1', '--test-timeout=600000']);
+  const integration = run('integration', find(join(root, 'dist', 'test', 'integration')), ['--test-concurrency=1', '--test-timeout=900000']);
   status = status || integration;
 }
 // A three-broker cluster of its own, killed under load: heavy, and it failed 1 run in 5 on this

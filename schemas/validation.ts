@@ -21,15 +21,20 @@ function fail(record: string, problem: string): never {
   throw new AppError('VALIDATION_FAILED', `invalid ${record}: ${problem}`);
 }
 
-const aheadSeconds = (r: { exchangeTime: number; ingestTime: number }) => Math.round((r.exchangeTime - r.ingestTime) / 1_000_000);
+/** A tick's or book's exchange time: microseconds in range, and not stamped after its own receipt. */
+function checkEventTime(record: string, r: { exchangeTime: number; ingestTime: number }): void {
+  if (!(r.exchangeTime >= MIN_TIME && r.exchangeTime < MAX_TIME)) fail(record, `exchangeTime ${r.exchangeTime} is not microseconds since 1970 in 2000..2100`);
+  if (r.exchangeTime - r.ingestTime > MAX_AHEAD_OF_RECEIPT) {
+    fail(record, `exchangeTime ${r.exchangeTime} is ${Math.round((r.exchangeTime - r.ingestTime) / 1_000_000)} s after its ingestTime ${r.ingestTime}: the source's clock or date is wrong`);
+  }
+}
 
 /** The fields validateTick reads: a consumer that decodes only some fields must decode these. */
 export const TICK_VALIDATED_FIELDS = ['symbol', 'exchangeTime', 'ingestTime', 'price', 'quantity', 'cumulativeVolume', 'cumulativeValue'] as const;
 
 export function validateTick<T extends Pick<Tick, (typeof TICK_VALIDATED_FIELDS)[number]>>(t: T): T {
   if (!SYMBOL.test(t.symbol)) fail('tick', `symbol ${JSON.stringify(t.symbol)} is not a 6-character code`);
-  if (!(t.exchangeTime >= MIN_TIME && t.exchangeTime < MAX_TIME)) fail('tick', `exchangeTime ${t.exchangeTime} is not microseconds since 1970 in 2000..2100`);
-  if (t.exchangeTime - t.ingestTime > MAX_AHEAD_OF_RECEIPT) fail('tick', `exchangeTime ${t.exchangeTime} is ${aheadSeconds(t)} s after its ingestTime ${t.ingestTime}: the source's clock or date is wrong`);
+  checkEventTime('tick', t);
   if (!(t.price > 0)) fail('tick', `price ${t.price} must be positive`);
   if (!(t.quantity > 0)) fail('tick', `quantity ${t.quantity} must be positive`);
   if (t.cumulativeVolume < 0 || t.cumulativeValue < 0) fail('tick', 'cumulative volume and value cannot be negative');
@@ -45,8 +50,7 @@ export function validateCandle(c: Candle): Candle {
 
 export function validateOrderBook(b: OrderBook): OrderBook {
   if (!SYMBOL.test(b.symbol)) fail('order book', `symbol ${JSON.stringify(b.symbol)} is not a 6-character code`);
-  if (!(b.exchangeTime >= MIN_TIME && b.exchangeTime < MAX_TIME)) fail('order book', `exchangeTime ${b.exchangeTime} is not microseconds since 1970 in 2000..2100`);
-  if (b.exchangeTime - b.ingestTime > MAX_AHEAD_OF_RECEIPT) fail('order book', `exchangeTime ${b.exchangeTime} is ${aheadSeconds(b)} s after its ingestTime ${b.ingestTime}: the source's clock or date is wrong`);
+  checkEventTime('order book', b);
   const sides = [b.askPrices, b.askQuantities, b.bidPrices, b.bidQuantities];
   if (sides.some((a) => a.length > 10)) fail('order book', 'more than 10 levels on a side');
   if (b.askPrices.length !== b.askQuantities.length || b.bidPrices.length !== b.bidQuantities.length) fail('order book', 'prices and quantities of a side differ in length');

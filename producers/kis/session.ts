@@ -371,6 +371,11 @@ export class KisSession {
     this.onAnswer(msg.trId, msg.trKey, msg.rtCd, msg.msgCd, msg.msg1);
   }
 
+  /** Data frames received while paused and not yet handed over. */
+  get heldFrames(): number {
+    return this.backlog.length;
+  }
+
   /** A data frame (or unreadable bytes) to the processor now, or to the backlog while paused. */
   private deliver(frame: string | Buffer, micros: number): void {
     if (!this.paused && this.backlog.length === 0) return this.handOver(frame, micros);

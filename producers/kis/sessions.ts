@@ -99,11 +99,6 @@ export class KisSessions {
     return this.sessions;
   }
 
-
-  /** Data frames each session received while paused and holds for the resume. */
-  heldFrames(): number[] {
-    return this.sessions.map((s) => s.heldFrames);
-  }
   start(symbols: readonly string[]): void {
     this.setSymbols(symbols);
     for (const s of this.sessions) s.start();

@@ -214,7 +214,7 @@ test('on resume, once the frames one session held fill the output again, the oth
     // are not there for the resume to hand over (CI met that once).
     await waitFor('frames held by both sessions', () => {
       const held = fake.sent.slice(sentBefore);
-      return held.filter((x) => x.appKey === A.appKey).length > 20 && held.filter((x) => x.appKey === B.appKey).length > 20 && h.sessions.heldFrames().every((n) => n > 0) ? true : undefined;
+      return held.filter((x) => x.appKey === A.appKey).length > 20 && held.filter((x) => x.appKey === B.appKey).length > 20 && h.sessions.all.every((s) => s.heldFrames > 0) ? true : undefined;
     }, fast);
     // The output fills up with the first message handed over after the resume.
     const framesBefore = h.sink.frames;

@@ -15,6 +15,7 @@ import { Counter, Histogram } from '../../lib/metrics.js';
 import { AvroSerde, registryConfigSpec } from '../../lib/serde.js';
 import { runService } from '../../lib/service.js';
 import { topicCatalogue } from '../../lib/topics.js';
+import { DeferredWork } from './deferred.js';
 import { migrate } from './migrations.js';
 import { postgresMappings, type PgMapping } from './tables.js';
 
@@ -35,6 +36,7 @@ const config = defineConfig({
   groupId: { env: 'POSTGRES_SINK_GROUP_ID', type: 'string', default: 'postgres-sink', doc: 'consumer group: instances with the same group share the partitions' },
   concurrency: { env: 'POSTGRES_SINK_CONCURRENCY', type: 'int', default: 2, min: 1, max: 32, doc: 'partitions written at once, each batch in its own transaction (≤ POSTGRES_POOL_SIZE)' },
   maxBackoffMs: { env: 'SINK_MAX_BACKOFF_MS', type: 'int', default: 30_000, min: 100, doc: 'longest wait between retries while Postgres is failing' },
+  refreshDelayMs: { env: 'POSTGRES_REFRESH_DELAY_MS', type: 'int', default: 1_000, min: 0, max: 600_000, doc: 'how soon after bars commit the tables derived from them (daily_market_summary) are recomputed; the commits of that time share one recompute' },
 });
 
 await runService({
@@ -77,6 +79,48 @@ await runService({
     const rowsWritten = new Counter({ name: 'sink_rows_written_total', help: 'records made durable in Postgres (transaction and offsets committed)', labelNames: ['table'], registers: [metrics] });
     const txSeconds = new Histogram({ name: 'sink_transaction_seconds', help: 'Postgres transaction + offset commit time per batch', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10], registers: [metrics] });
     const failuresTotal = new Counter({ name: 'sink_flush_failures_total', help: 'failed batches (rewound and re-read from Kafka)', registers: [metrics] });
+    const refreshedTotal = new Counter({ name: 'sink_refreshed_total', help: 'units (e.g. dates) of derived tables recomputed after commits', labelNames: ['table'], registers: [metrics] });
+    const refreshSeconds = new Histogram({ name: 'sink_refresh_seconds', help: 'time of one recompute of a derived table', labelNames: ['table'], buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10], registers: [metrics] });
+    const refreshFailures = new Counter({ name: 'sink_refresh_failures_total', help: 'failed recomputes of a derived table (tried again after a back-off; nothing is lost)', labelNames: ['table'], registers: [metrics] });
+
+    // Derived tables: recomputed in their own transaction once commits ask for it, and once now for
+    // whatever a stopped or crashed instance left pending.
+    const deferredOf = new Map<string, DeferredWork>();
+    for (const m of mappings) {
+      const d = m.deferred;
+      if (!d) continue;
+      const work = new DeferredWork({
+        name: d.name,
+        delayMs: c.refreshDelayMs,
+        maxBackoffMs: c.maxBackoffMs,
+        run: async () => {
+          const client = await pool.connect();
+          try {
+            await client.query('BEGIN');
+            const units = await d.run(client);
+            await client.query('COMMIT');
+            return units;
+          } catch (err) {
+            await client.query('ROLLBACK').catch(() => undefined);
+            throw err;
+          } finally {
+            client.release();
+          }
+        },
+        onDone: (units, seconds) => {
+          if (units === 0) return;
+          refreshedTotal.inc({ table: d.name }, units);
+          refreshSeconds.observe({ table: d.name }, seconds);
+        },
+        onError: (err, n, retryInMs) => {
+          refreshFailures.inc({ table: d.name });
+          logger.warn({ err: toAppError(err, 'SINK_WRITE_FAILED'), table: d.name, failures: n, retryInMs }, 'recompute of a derived table failed; its pending work stays in Postgres and is tried again');
+        },
+      });
+      deferredOf.set(m.topic.name, work);
+      lifecycle.onShutdown(`refresh-${d.name}`, () => work.close());
+      work.request();
+    }
 
     let failures = 0;
     setHealth(() => ({ healthy: failures === 0 && !lifecycle.isStopping, details: { consecutiveFailures: failures } }));
@@ -142,6 +186,7 @@ await runService({
           for (const b of bad) await dlq.send(producer, { topic: batch.topic, partition: batch.partition, offset: b.offset, key: b.key, value: b.value }, b.error);
           await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }]);
           resolveOffset(batch.lastOffset());
+          deferredOf.get(batch.topic)?.request();
           timer();
           rowsWritten.inc({ table: mapping.table }, batch.messages.length - bad.length);
           failures = 0;

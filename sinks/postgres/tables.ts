@@ -20,9 +20,15 @@ export interface PgMapping<T> {
   key(record: T): string;
   /** Upserts records (one version per key) in the caller's transaction, with whatever they keep current. */
   upsert(client: pg.ClientBase, records: readonly T[]): Promise<void>;
+  /**
+   * Tables derived from this one and kept current after its transactions commit, not inside them:
+   * `run` does, in a transaction of its own, what committed upserts left to do (recorded by them in
+   * the database) and returns how many units. Asked for after each commit and at start-up.
+   */
+  deferred?: { name: string; run(client: pg.ClientBase): Promise<number> };
 }
 
-/** First key of the per-date advisory locks around the summary recompute. */
+/** First key of the per-date advisory locks of the summary refreshers. */
 const SUMMARY_LOCK = 0x4b52_5831;
 const micros = (t: number) => new Date(Math.floor(t / 1000)).toISOString();
 const column = <T, V>(records: readonly T[], f: (r: T) => V) => records.map(f);
@@ -120,25 +126,43 @@ export function dailyBarsMapping(topic: TopicSpec): PgMapping<DailyBar> {
          WHERE s.code = v.code AND (s.market_cap_date IS NULL OR s.market_cap_date <= v.date)`,
         [codes, dateArray, marketCaps],
       );
-      // The summary of every date these bars touch, recomputed from all of that date's bars. Two
-      // transactions with bars of one date (two partitions, two instances) would each miss the
-      // other's uncommitted bars: a per-date lock, taken after our bars are in and in date order
-      // (no deadlock), makes the later one recompute after the earlier committed, seeing both.
-      const touched = [...new Set(dates)].sort();
-      await client.query('SELECT pg_advisory_xact_lock($1, (d - DATE \'1970-01-01\')) FROM unnest($2::date[]) AS d', [SUMMARY_LOCK, touched]);
-      await client.query(
-        `INSERT INTO daily_market_summary (date, market, stocks_traded, traded_value, average_return, advancers, decliners, unchanged, updated_at)
-         SELECT date, market, count(*), sum(traded_value), avg(change_rate), count(*) FILTER (WHERE change > 0),
-                count(*) FILTER (WHERE change < 0), count(*) FILTER (WHERE change = 0), now()
-         FROM daily_bars WHERE date = ANY($1::date[]) AND volume > 0
-         GROUP BY date, market ORDER BY date, market
-         ON CONFLICT (date, market) DO UPDATE SET stocks_traded = EXCLUDED.stocks_traded, traded_value = EXCLUDED.traded_value,
-           average_return = EXCLUDED.average_return, advancers = EXCLUDED.advancers, decliners = EXCLUDED.decliners,
-           unchanged = EXCLUDED.unchanged, updated_at = now()`,
-        [touched],
-      );
+      // Their dates' summary is recomputed by the refresher once this transaction is committed.
+      await client.query('INSERT INTO daily_market_summary_pending (date) SELECT unnest($1::date[])', [[...new Set(dates)]]);
     },
+    deferred: { name: 'daily_market_summary', run: refreshMarketSummary },
   };
+}
+
+/**
+ * Recomputes the summary of every pending date from all of that date's bars, in the caller's
+ * transaction; returns how many dates. It claims (deletes) only pending rows it can see and no
+ * other refresher has locked, so a bars transaction still open keeps its row for the next run.
+ * Two refreshers of one date (two sink instances) take a per-date lock in date order before
+ * reading the bars: the later one reads after the earlier committed, so the last write is the
+ * newest, and neither waits for the other's claim.
+ */
+export async function refreshMarketSummary(client: pg.ClientBase): Promise<number> {
+  const claimed = await client.query<{ date: string }>(
+    `WITH claimed AS (
+       DELETE FROM daily_market_summary_pending WHERE ctid IN (SELECT ctid FROM daily_market_summary_pending FOR UPDATE SKIP LOCKED)
+       RETURNING date)
+     SELECT DISTINCT to_char(date, 'YYYY-MM-DD') date FROM claimed ORDER BY 1`,
+  );
+  const dates = claimed.rows.map((r) => r.date);
+  if (dates.length === 0) return 0;
+  await client.query('SELECT pg_advisory_xact_lock($1, (d - DATE \'1970-01-01\')) FROM unnest($2::date[]) AS d', [SUMMARY_LOCK, dates]);
+  await client.query(
+    `INSERT INTO daily_market_summary (date, market, stocks_traded, traded_value, average_return, advancers, decliners, unchanged, updated_at)
+     SELECT date, market, count(*), sum(traded_value), avg(change_rate), count(*) FILTER (WHERE change > 0),
+            count(*) FILTER (WHERE change < 0), count(*) FILTER (WHERE change = 0), now()
+     FROM daily_bars WHERE date = ANY($1::date[]) AND volume > 0
+     GROUP BY date, market ORDER BY date, market
+     ON CONFLICT (date, market) DO UPDATE SET stocks_traded = EXCLUDED.stocks_traded, traded_value = EXCLUDED.traded_value,
+       average_return = EXCLUDED.average_return, advancers = EXCLUDED.advancers, decliners = EXCLUDED.decliners,
+       unchanged = EXCLUDED.unchanged, updated_at = now()`,
+    [dates],
+  );
+  return dates.length;
 }
 
 /** The sink's catalogue: topic name → table, for every topic this sink can serve. */

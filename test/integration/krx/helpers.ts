@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { after } from 'node:test';
 import { tmpdir } from 'node:os';
@@ -6,7 +7,8 @@ import { epochDayToIso, isoToEpochDay } from '../../../lib/time.js';
 import type { FakeBar } from '../../fakes/krx/market.js';
 import { FakeKrxServer, type FakeKrxOptions } from '../../fakes/krx/server.js';
 import { sliceEnv, stopAll } from '../../helpers/pipeline.js';
-import { freshSchema } from '../../helpers/postgres.js';
+import { freshSchema, pgQuery } from '../../helpers/postgres.js';
+import { waitFor } from '../../helpers/wait.js';
 import { startService, type RunningService } from '../../helpers/service-process.js';
 import { stackEnv } from '../../helpers/stack.js';
 
@@ -61,4 +63,47 @@ export function testScope(): { running: RunningService[]; cleanup: Array<() => P
     for (const c of scope.cleanup) await c();
   });
   return scope;
+}
+
+/** A bar as the summary sees it: its date (YYYY-MM-DD) and market, and the numbers it sums. */
+export interface SummaryInput {
+  date: string;
+  market: string;
+  volume: number;
+  tradedValue: number;
+  changeRate: number;
+  change: number;
+}
+
+/**
+ * The daily market summary computed by hand from bars (traded stocks only: volume > 0), checked
+ * against the schema's `daily_market_summary` once the sink's refresher has no date pending.
+ */
+export async function assertSummaryOf(schema: string, bars: Iterable<SummaryInput>, timeoutMs = 60_000): Promise<void> {
+  await waitFor('no date pending in the daily summary', async () => {
+    const [r] = await pgQuery<{ n: string }>(schema, 'select count(*) n from daily_market_summary_pending');
+    return Number(r?.n) === 0 ? true : undefined;
+  }, { timeoutMs, intervalMs: 100 });
+  const hand = new Map<string, { traded: number; value: number; sumRate: number; up: number; down: number; flat: number }>();
+  for (const b of bars) {
+    if (b.volume === 0) continue;
+    const k = `${b.date}|${b.market}`;
+    const h = hand.get(k) ?? { traded: 0, value: 0, sumRate: 0, up: 0, down: 0, flat: 0 };
+    h.traded++;
+    h.value += b.tradedValue;
+    h.sumRate += b.changeRate;
+    if (b.change > 0) h.up++;
+    else if (b.change < 0) h.down++;
+    else h.flat++;
+    hand.set(k, h);
+  }
+  const summary = await pgQuery<{ date: string; market: string; stocks_traded: number; traded_value: string; average_return: number; advancers: number; decliners: number; unchanged: number }>(
+    schema, "select to_char(date, 'YYYY-MM-DD') date, market, stocks_traded, traded_value, average_return, advancers, decliners, unchanged from daily_market_summary");
+  assert.equal(summary.length, hand.size, 'one summary row per date and market with traded bars');
+  for (const s of summary) {
+    const h = hand.get(`${s.date}|${s.market}`);
+    assert.ok(h, `summary row ${s.date} ${s.market} has bars`);
+    assert.deepEqual([s.stocks_traded, Number(s.traded_value), s.advancers, s.decliners, s.unchanged], [h.traded, h.value, h.up, h.down, h.flat], `${s.date} ${s.market}`);
+    assert.ok(Math.abs(s.average_return - h.sumRate / h.traded) < 1e-9, `${s.date} ${s.market} average return`);
+  }
 }

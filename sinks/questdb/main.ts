@@ -46,6 +46,8 @@ type RowBatch = {
   recordsByTable: Map<string, number>;
   /** Latest version per table and upsert key, encoded just before the flush. */
   upserts: Map<string, { mapping: TableMapping<unknown>; record: unknown; message: KafkaMessage; origin: Origin }>;
+  /** How long after the previous flush this one is due: the least patient table in it decides. */
+  flushAfterMs: number;
 };
 
 await runService({
@@ -112,7 +114,8 @@ await runService({
      */
     const queue = new SerialQueue();
     const spareBuffers: IlpBuffer[] = [];
-    const newBatch = (): RowBatch => ({ ilp: spareBuffers.pop() ?? new IlpBuffer(), messages: [], origins: [], offsets: new Map(), records: 0, recordsByTable: new Map(), upserts: new Map() });
+    const newBatch = (): RowBatch => ({ ilp: spareBuffers.pop() ?? new IlpBuffer(), messages: [], origins: [], offsets: new Map(), records: 0, recordsByTable: new Map(), upserts: new Map(), flushAfterMs: Infinity });
+    const flushAfterOf = (m: TableMapping<unknown>) => Math.max(c.flushIntervalMs, m.spec.minFlushIntervalMs ?? 0);
     const recycle = (batch: RowBatch) => {
       batch.ilp.reset();
       if (spareBuffers.length < 2) spareBuffers.push(batch.ilp);
@@ -217,7 +220,7 @@ await runService({
     const pump = async () => {
       if (lifecycle.isStopping) return;
       if (inFlight?.settled) await settle();
-      if (!inFlight && Date.now() - lastFlush >= (behind ? c.catchUpFlushMs : c.flushIntervalMs)) await flush();
+      if (!inFlight && Date.now() - lastFlush >= (behind ? Math.max(c.catchUpFlushMs, current.flushAfterMs) : current.flushAfterMs)) await flush();
     };
 
     /**
@@ -332,6 +335,7 @@ await runService({
             last = message.offset;
           }
           if (last !== undefined) {
+            into.flushAfterMs = Math.min(into.flushAfterMs, flushAfterOf(mapping));
             resolveOffset(last);
             backlog.set(key, Math.max(0, Number(batch.highWatermark) - 1 - Number(last)));
             let waiting = 0;

@@ -63,6 +63,8 @@ export class FakeKrxServer {
   private badBodies: { kind: BadBodyKind; left: number } | null = null;
   private failNext: { status: number; left: number } | null = null;
   private paceChain: Promise<void> = Promise.resolve();
+  /** Day → its whole-market MDCSTAT01501 body, rendered ahead by prepareDays. */
+  private readonly preparedDays = new Map<number, Buffer>();
   private lastDataAt = 0;
   readonly state: FakeKrxState = { dataRequests: 0, openApiRequests: 0, logins: 0, duplicateLogins: 0, logouts: 0, impoliteRequests: 0, minIntervalMs: null, badBodiesServed: 0, lastHeaders: {} };
   url = '';
@@ -110,6 +112,23 @@ export class FakeKrxServer {
   setPacing(ms: number): void {
     this.paceMs = ms;
   }
+  /**
+   * Renders the whole-market daily report of every day in [from, to] now, and serves those bytes
+   * later. For benches: the real KRX renders its answers on its own servers, so the cores of this
+   * machine should go to the pipeline measured, not to the fake's JSON. Same bytes as on demand,
+   * except CURRENT_DATETIME, which is the time of preparing. Returns the bytes held.
+   */
+  prepareDays(from: string, to: string): number {
+    let bytes = 0;
+    const now = currentDatetime();
+    for (let day = isoToEpochDay(from); day <= isoToEpochDay(to); day++) {
+      const body = Buffer.from(JSON.stringify({ OutBlock_1: this.dayRows(day, undefined), CURRENT_DATETIME: now }));
+      this.preparedDays.set(day, body);
+      bytes += body.length;
+    }
+    return bytes;
+  }
+
   setToday(iso: string): void {
     this.today = isoToEpochDay(iso);
   }
@@ -208,6 +227,12 @@ export class FakeKrxServer {
     answer('CD001', '정상');
   }
 
+  /** MDCSTAT01501 rows of a day: every listed stock, `-` prices on a day without trading. */
+  private dayRows(day: number, market: Market | undefined): Array<Record<string, string>> {
+    const bars = this.market.barsOn(day, market);
+    return bars ? bars.map((b) => dayRow(b.stock, b)) : this.market.listingsOn(day, market).map((s) => dayRow(s, null));
+  }
+
   private send(res: http.ServerResponse, status: number, contentType: string, json: Record<string, unknown>): void {
     let text = JSON.stringify(json);
     const bad = this.badBodies && this.badBodies.left > 0 ? this.badBodies : null;
@@ -236,9 +261,13 @@ export class FakeKrxServer {
     if (bld === 'dbms/MDC/STAT/standard/MDCSTAT01501') {
       const day = isoToEpochDay(form.get('trdDd') ?? '');
       if (!Number.isFinite(day)) return this.send(res, 200, HTML, { OutBlock_1: [], CURRENT_DATETIME: now });
-      const bars = this.market.barsOn(day, market);
-      const rows = bars ? bars.map((b) => dayRow(b.stock, b)) : this.market.listingsOn(day, market).map((s) => dayRow(s, null));
-      return this.send(res, 200, HTML, { OutBlock_1: rows, CURRENT_DATETIME: now });
+      const prepared = market === undefined ? this.preparedDays.get(day) : undefined;
+      if (prepared && !(this.badBodies && this.badBodies.left > 0)) {
+        res.writeHead(200, { 'content-type': HTML });
+        res.end(prepared);
+        return;
+      }
+      return this.send(res, 200, HTML, { OutBlock_1: this.dayRows(day, market), CURRENT_DATETIME: now });
     }
     if (bld === 'dbms/MDC/STAT/standard/MDCSTAT01701') {
       const isin = form.get('isuCd') ?? '';

@@ -46,3 +46,24 @@ test('a wrong password is SOURCE_AUTH_FAILED, not retried', async () => {
   await assert.rejects(client.listings(), (err: unknown) => isAppError(err, 'SOURCE_AUTH_FAILED') && !err.retryable && /KRX login refused \(CD002\)/.test(err.message));
   assert.equal(fake.state.logins, logins);
 });
+
+test('days a bench prepares ahead are served as the same report as on demand: same bars, holidays still holidays', async () => {
+  const prepared = await FakeKrxServer.start({ universe: 12, paceMs: 0 });
+  try {
+    // A week with a weekend: trading days and days without trading.
+    const bytes = prepared.prepareDays('2026-11-19', '2026-11-25');
+    assert.ok(bytes > 7 * 12 * 100, `prepared ${bytes} bytes`);
+    const onDemand = new KrxDataClient(config({ minIntervalMs: 0 }), { logger });
+    const ahead = new KrxDataClient(config({ minIntervalMs: 0, dataUrl: prepared.url }), { logger });
+    const withoutReceipt = (d: Awaited<ReturnType<KrxDataClient['day']>>) => ({ ...d, bars: d.bars.map((b) => ({ ...b, ingestTime: 0 })) });
+    let holidays = 0;
+    for (let day = isoToEpochDay('2026-11-19'); day <= isoToEpochDay('2026-11-25'); day++) {
+      const [a, b] = await Promise.all([onDemand.day(day), ahead.day(day)]);
+      assert.deepEqual(withoutReceipt(b), withoutReceipt(a));
+      if (b.holiday) holidays++;
+    }
+    assert.equal(holidays, 2, 'the weekend');
+  } finally {
+    await prepared.close();
+  }
+});

@@ -61,6 +61,21 @@ await runService({
     pool.on('error', (err) => logger.warn({ err }, 'idle Postgres connection failed'));
     lifecycle.onShutdown('postgres-pool', () => pool.end());
     const applied = await migrate(pool, c.schema, logger);
+    /** `fn` in one transaction on a pooled connection: committed if it resolves, rolled back if it throws. */
+    const inTransaction = async <T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> => {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const out = await fn(client);
+        await client.query('COMMIT');
+        return out;
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      } finally {
+        client.release();
+      }
+    };
     logger.info({ schema: c.schema, applied, tables: mappings.map((m) => m.table) }, 'Postgres tables ready');
 
     const kafka = createKafka({ brokers: c.brokers, clientId: c.clientId ?? 'postgres-sink', logger });
@@ -93,20 +108,7 @@ await runService({
         name: d.name,
         delayMs: c.refreshDelayMs,
         maxBackoffMs: c.maxBackoffMs,
-        run: async () => {
-          const client = await pool.connect();
-          try {
-            await client.query('BEGIN');
-            const units = await d.run(client);
-            await client.query('COMMIT');
-            return units;
-          } catch (err) {
-            await client.query('ROLLBACK').catch(() => undefined);
-            throw err;
-          } finally {
-            client.release();
-          }
-        },
+        run: () => inTransaction((client) => d.run(client)),
         onDone: (units, seconds) => {
           if (units === 0) return;
           refreshedTotal.inc({ table: d.name }, units);
@@ -154,19 +156,9 @@ await runService({
         }
         const next = String(Number(batch.lastOffset()) + 1);
         const timer = txSeconds.startTimer();
-        const write = async (records: unknown[]) => {
-          const client = await pool.connect();
-          try {
-            await client.query('BEGIN');
-            if (records.length > 0) await mapping.upsert(client, records);
-            await client.query('COMMIT');
-          } catch (err) {
-            await client.query('ROLLBACK').catch(() => undefined);
-            throw err;
-          } finally {
-            client.release();
-          }
-        };
+        const write = (records: unknown[]) => inTransaction(async (client) => {
+          if (records.length > 0) await mapping.upsert(client, records);
+        });
         try {
           try {
             await write([...latest.values()].map((l) => l.record));

@@ -17,6 +17,7 @@ import { runService } from '../../lib/service.js';
 import { topicCatalogue } from '../../lib/topics.js';
 import { DeferredWork } from './deferred.js';
 import { migrate } from './migrations.js';
+import { inTransaction } from './transaction.js';
 import { postgresMappings, type PgMapping } from './tables.js';
 
 /** SQLSTATE classes 22 (data exception) and 23 (integrity violation): the row is wrong, not the database. */
@@ -61,21 +62,6 @@ await runService({
     pool.on('error', (err) => logger.warn({ err }, 'idle Postgres connection failed'));
     lifecycle.onShutdown('postgres-pool', () => pool.end());
     const applied = await migrate(pool, c.schema, logger);
-    /** `fn` in one transaction on a pooled connection: committed if it resolves, rolled back if it throws. */
-    const inTransaction = async <T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> => {
-      const client = await pool.connect();
-      try {
-        await client.query('BEGIN');
-        const out = await fn(client);
-        await client.query('COMMIT');
-        return out;
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        throw err;
-      } finally {
-        client.release();
-      }
-    };
     logger.info({ schema: c.schema, applied, tables: mappings.map((m) => m.table) }, 'Postgres tables ready');
 
     const kafka = createKafka({ brokers: c.brokers, clientId: c.clientId ?? 'postgres-sink', logger });
@@ -108,7 +94,7 @@ await runService({
         name: d.name,
         delayMs: c.refreshDelayMs,
         maxBackoffMs: c.maxBackoffMs,
-        run: () => inTransaction((client) => d.run(client)),
+        run: () => inTransaction(pool, (client) => d.run(client)),
         onDone: (units, seconds) => {
           if (units === 0) return;
           refreshedTotal.inc({ table: d.name }, units);
@@ -156,7 +142,7 @@ await runService({
         }
         const next = String(Number(batch.lastOffset()) + 1);
         const timer = txSeconds.startTimer();
-        const write = (records: unknown[]) => inTransaction(async (client) => {
+        const write = (records: unknown[]) => inTransaction(pool, async (client) => {
           if (records.length > 0) await mapping.upsert(client, records);
         });
         try {

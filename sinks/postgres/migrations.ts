@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { Logger } from '../../lib/logger.js';
+import { inTransaction } from './transaction.js';
 
 /**
  * Versioned migrations, applied in order at start-up, each in its own transaction with its version
@@ -102,10 +103,8 @@ export const MIGRATIONS: readonly Migration[] = [
 
 /** Applies the migrations not yet applied; concurrent instances wait on one advisory lock. */
 export async function migrate(pool: pg.Pool, schema: string, logger: Logger, migrations: readonly Migration[] = MIGRATIONS): Promise<number[]> {
-  const client = await pool.connect();
-  const applied: number[] = [];
-  try {
-    await client.query('BEGIN');
+  return inTransaction(pool, async (client) => {
+    const applied: number[] = [];
     await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`kmarket-migrations:${schema}`]);
     await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
     await client.query(`CREATE TABLE IF NOT EXISTS "${schema}".schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
@@ -118,12 +117,6 @@ export async function migrate(pool: pg.Pool, schema: string, logger: Logger, mig
       applied.push(m.version);
       logger.info({ version: m.version, name: m.name, schema }, 'migration applied');
     }
-    await client.query('COMMIT');
     return applied;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
 }

@@ -6,6 +6,7 @@ import { epochDayToIso, isoToEpochDay } from '../../../lib/time.js';
 import { topicCatalogue } from '../../../lib/topics.js';
 import type { DailyBar, StockMarket } from '../../../schemas/generated/types.js';
 import { migrate } from '../../../sinks/postgres/migrations.js';
+import { inTransaction as inPoolTransaction } from '../../../sinks/postgres/transaction.js';
 import { dailyBarsMapping, refreshMarketSummary } from '../../../sinks/postgres/tables.js';
 import { dropSchema, freshSchema, pgQuery } from '../../helpers/postgres.js';
 import { stackEnv } from '../../helpers/stack.js';
@@ -53,22 +54,13 @@ function barOf(rnd: () => number, code: string, date: number): DailyBar {
   };
 }
 
-/** Runs `fn` in a transaction on its own connection; `hold` lets the caller keep it open. */
-async function inTransaction<T>(fn: (client: pg.PoolClient) => Promise<T>, hold?: Promise<void>): Promise<T> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
+/** `fn` in a transaction of its own; `hold` keeps it open (uncommitted) until it resolves. */
+const inTransaction = <T>(fn: (client: pg.PoolClient) => Promise<T>, hold?: Promise<void>): Promise<T> =>
+  inPoolTransaction(pool, async (client) => {
     const out = await fn(client);
     await hold;
-    await client.query('COMMIT');
     return out;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
-}
+  });
 
 const summaryInput = (b: DailyBar) => ({ date: epochDayToIso(b.date), market: b.market, volume: b.volume, tradedValue: b.tradedValue, changeRate: b.changeRate, change: b.change });
 const pendingDates = async () => (await pgQuery<{ d: string }>(schema, "select to_char(date, 'YYYY-MM-DD') d from daily_market_summary_pending order by 1")).map((r) => r.d);

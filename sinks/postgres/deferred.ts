@@ -6,7 +6,6 @@
  * database, not here). Domain-free: it knows only that `run` does some units of work.
  */
 export interface DeferredWorkOptions {
-  name: string;
   delayMs: number;
   maxBackoffMs: number;
   /** Does the work; resolves with how many units it did (0: nothing was due). */
@@ -23,10 +22,6 @@ export class DeferredWork {
   private closed = false;
 
   constructor(private readonly opts: DeferredWorkOptions) {}
-
-  get name(): string {
-    return this.opts.name;
-  }
 
   /** A run is scheduled (a first try or a retry) or in progress. */
   get busy(): boolean {

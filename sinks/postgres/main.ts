@@ -91,7 +91,6 @@ await runService({
       const d = m.deferred;
       if (!d) continue;
       const work = new DeferredWork({
-        name: d.name,
         delayMs: c.refreshDelayMs,
         maxBackoffMs: c.maxBackoffMs,
         run: () => inTransaction(pool, (client) => d.run(client)),

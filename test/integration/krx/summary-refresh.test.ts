@@ -4,6 +4,7 @@ import pg from 'pg';
 import { createLogger } from '../../../lib/logger.js';
 import { epochDayToIso, isoToEpochDay } from '../../../lib/time.js';
 import { topicCatalogue } from '../../../lib/topics.js';
+import { Random } from '../../../producers/simulator/random.js';
 import type { DailyBar, StockMarket } from '../../../schemas/generated/types.js';
 import { migrate } from '../../../sinks/postgres/migrations.js';
 import { inTransaction as inPoolTransaction } from '../../../sinks/postgres/transaction.js';
@@ -31,22 +32,10 @@ after(async () => {
   await dropSchema(schema);
 });
 
-/** A seeded pseudo-random source, so a failing interleaving can be run again. */
-function random(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function barOf(rnd: () => number, code: string, date: number): DailyBar {
-  const close = 1_000 + Math.floor(rnd() * 100_000);
-  const change = Math.floor(rnd() * 2_001) - 1_000;
-  const volume = rnd() < 0.1 ? 0 : Math.floor(rnd() * 1_000_000);
+function barOf(rnd: Random, code: string, date: number): DailyBar {
+  const close = 1_000 + Math.floor(rnd.next() * 100_000);
+  const change = Math.floor(rnd.next() * 2_001) - 1_000;
+  const volume = rnd.next() < 0.1 ? 0 : Math.floor(rnd.next() * 1_000_000);
   return {
     code, date, market: MARKETS[Number.parseInt(code, 10) % 3] as StockMarket, name: `stock ${code}`,
     open: close, high: close, low: close, close, change, changeRate: Math.round((change / close) * 10_000) / 100,
@@ -68,7 +57,7 @@ const clear = () => pgQuery(schema, 'truncate daily_bars, daily_market_summary, 
 
 test('a bars transaction still open when the refresher claims keeps its date pending; the next refresh counts its bars', async () => {
   await clear();
-  const rnd = random(1);
+  const rnd = new Random(1);
   const day = isoToEpochDay('2026-03-03');
   const early = Array.from({ length: 30 }, (_, i) => barOf(rnd, String(100_000 + i), day));
   const late = Array.from({ length: 30 }, (_, i) => barOf(rnd, String(200_000 + i), day));
@@ -100,7 +89,7 @@ test('a bars transaction still open when the refresher claims keeps its date pen
 
 test('a refresh that rolls back (a crash mid-recompute) leaves every date pending', async () => {
   await clear();
-  const rnd = random(2);
+  const rnd = new Random(2);
   const days = [isoToEpochDay('2026-04-01'), isoToEpochDay('2026-04-02')];
   const bars = days.flatMap((d) => Array.from({ length: 20 }, (_, i) => barOf(rnd, String(300_000 + i), d)));
   await inTransaction((c) => mapping.upsert(c, bars));
@@ -116,14 +105,14 @@ test('a refresh that rolls back (a crash mid-recompute) leaves every date pendin
 
 test('bars of the same dates from many concurrent transactions, with two refreshers running meanwhile: the summary ends equal to one computed by hand', async () => {
   await clear();
-  const rnd = random(3);
+  const rnd = new Random(3);
   const days = ['2026-05-04', '2026-05-05', '2026-05-06'].map(isoToEpochDay);
   // 24 transactions, each some stocks of some of the dates; a bar in several of them is the same bar.
   const universe = days.flatMap((d) => Array.from({ length: 40 }, (_, i) => barOf(rnd, String(400_000 + i), d)));
   const written = new Set<DailyBar>();
   const batches = Array.from({ length: 24 }, () => {
-    const skipped = new Set(days.filter(() => rnd() < 0.3));
-    const batch = universe.filter((b) => !skipped.has(b.date) && rnd() < 0.5);
+    const skipped = new Set(days.filter(() => rnd.next() < 0.3));
+    const batch = universe.filter((b) => !skipped.has(b.date) && rnd.next() < 0.5);
     for (const b of batch) written.add(b);
     return batch;
   });

@@ -9,7 +9,6 @@ function harness(overrides: Partial<DeferredWorkOptions> = {}) {
   const gates: Array<() => void> = [];
   let fail = 0;
   const work = new DeferredWork({
-    name: 'test',
     delayMs: 0,
     maxBackoffMs: 5,
     run: async () => {
@@ -27,8 +26,9 @@ function harness(overrides: Partial<DeferredWorkOptions> = {}) {
     ...overrides,
   });
   const started = (n: number) => waitFor(`run ${n} started`, () => (log.includes(`start ${n}`) ? true : undefined), { timeoutMs: 5_000, intervalMs: 1 });
+  const done = (n: number) => waitFor(`run ${n} done`, () => (log.includes(`done ${n}`) ? true : undefined), { timeoutMs: 5_000, intervalMs: 1 });
   const open = () => (gates.shift() as () => void)();
-  return { work, log, started, open, failNext: (n: number) => (fail = n) };
+  return { work, log, started, done, open, failNext: (n: number) => (fail = n) };
 }
 
 test('asks made before a run starts share that run', async () => {
@@ -38,7 +38,7 @@ test('asks made before a run starts share that run', async () => {
   h.work.request();
   await h.started(1);
   h.open();
-  await waitFor('the run done', () => (h.log.includes('done 1') ? true : undefined), { timeoutMs: 5_000, intervalMs: 1 });
+  await h.done(1);
   await h.work.close();
   assert.deepEqual(h.log, ['start 1', 'done 1']);
 });
@@ -52,7 +52,7 @@ test('asks made while a run is in progress get exactly one more run after it', a
   h.open();
   await h.started(2);
   h.open();
-  await waitFor('the second run done', () => (h.log.includes('done 2') ? true : undefined), { timeoutMs: 5_000, intervalMs: 1 });
+  await h.done(2);
   await h.work.close();
   assert.deepEqual(h.log, ['start 1', 'done 1', 'start 2', 'done 2']);
 });
@@ -67,14 +67,14 @@ test('a failed run is tried again after a back-off until it succeeds; the failur
   h.open();
   await h.started(3);
   h.open();
-  await waitFor('the third run done', () => (h.log.includes('done 3') ? true : undefined), { timeoutMs: 5_000, intervalMs: 1 });
+  await h.done(3);
   h.failNext(1);
   h.work.request();
   await h.started(4);
   h.open();
   await h.started(5);
   h.open();
-  await waitFor('the fifth run done', () => (h.log.includes('done 5') ? true : undefined), { timeoutMs: 5_000, intervalMs: 1 });
+  await h.done(5);
   await h.work.close();
   assert.deepEqual(h.log, ['start 1', 'error 1: run 1 failed', 'start 2', 'error 2: run 2 failed', 'start 3', 'done 3', 'start 4', 'error 1: run 4 failed', 'start 5', 'done 5']);
 });

@@ -9,7 +9,7 @@ import avro from 'avsc';
 import pg from 'pg';
 import { defineConfig } from '../../lib/config.js';
 import { DeadLetterQueue } from '../../lib/dlq.js';
-import { AppError, toAppError } from '../../lib/errors.js';
+import { AppError, isAppError, toAppError } from '../../lib/errors.js';
 import { consumerConfigSpec, createKafka, createProducer, ensureTopics, kafkaConfigSpec } from '../../lib/kafka.js';
 import { Counter, Histogram } from '../../lib/metrics.js';
 import { AvroSerde, registryConfigSpec } from '../../lib/serde.js';
@@ -20,8 +20,12 @@ import { migrate } from './migrations.js';
 import { inTransaction } from './transaction.js';
 import { postgresMappings, type PgMapping } from './tables.js';
 
-/** SQLSTATE classes 22 (data exception) and 23 (integrity violation): the row is wrong, not the database. */
+/**
+ * SQLSTATE classes 22 (data exception) and 23 (integrity violation), or a value the parameter
+ * encoder refused before sending it: the row is wrong, not the database.
+ */
 function isRowError(err: unknown): boolean {
+  if (isAppError(err, 'SINK_ROW_REJECTED')) return true;
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' && /^2[23]/.test(code);
 }
@@ -130,9 +134,12 @@ await runService({
         const bad: Array<{ offset: string; key: Buffer | null; value: Buffer | null; error: AppError }> = [];
         for (const message of batch.messages) {
           try {
-            const record = mapping.validate(await serde.decode<unknown>(message.value, reader));
-            latest.delete(mapping.key(record)); // re-insert: the last version keeps its place in order
-            latest.set(mapping.key(record), { record, message });
+            // Only the first record of an unseen schema id waits for the registry; the rest decode in place.
+            const decoded = serde.decode<unknown>(message.value, reader);
+            const record = mapping.validate(decoded instanceof Promise ? await decoded : decoded);
+            const key = mapping.key(record);
+            latest.delete(key); // re-insert: the last version keeps its place in order
+            latest.set(key, { record, message });
           } catch (err) {
             const appErr = toAppError(err, 'DECODE_FAILED');
             if (appErr.retryable) throw appErr;

@@ -1,7 +1,6 @@
 import type avro from 'avsc';
 import type pg from 'pg';
-import { epochDayToIso } from '../../lib/time.js';
-import { numberArray, textArray } from './arrays.js';
+import { boolArray, dateArray, float8Array, int8Array, textArray, timestamptzArray } from './arrays.js';
 import type { TopicCatalogue, TopicSpec } from '../../lib/topics.js';
 import { DailyBarSchema, StockSchema } from '../../schemas/generated/schemas.js';
 import type { DailyBar, Stock } from '../../schemas/generated/types.js';
@@ -30,21 +29,7 @@ export interface PgMapping<T> {
 
 /** First key of the per-date advisory locks of the summary refreshers. */
 const SUMMARY_LOCK = 0x4b52_5831;
-const micros = (t: number) => new Date(Math.floor(t / 1000)).toISOString();
 const column = <T, V>(records: readonly T[], f: (r: T) => V) => records.map(f);
-
-/** `f` with a cache of its answers, for values that repeat across a batch (one cache per batch). */
-function memoized<K, V>(f: (k: K) => V): (k: K) => V {
-  const seen = new Map<K, V>();
-  return (k) => {
-    let v = seen.get(k);
-    if (v === undefined) {
-      v = f(k);
-      seen.set(k, v);
-    }
-    return v;
-  };
-}
 
 export function stocksMapping(topic: TopicSpec): PgMapping<Stock> {
   return {
@@ -67,12 +52,12 @@ export function stocksMapping(topic: TopicSpec): PgMapping<Stock> {
            delisted_date = EXCLUDED.delisted_date, source = EXCLUDED.source, source_updated_at = EXCLUDED.source_updated_at, updated_at = now()
          WHERE stocks.source_updated_at <= EXCLUDED.source_updated_at`,
         [
-          column(stocks, (s) => s.code), column(stocks, (s) => s.isin), column(stocks, (s) => s.name), column(stocks, (s) => s.fullName),
-          column(stocks, (s) => s.englishName), column(stocks, (s) => s.market), column(stocks, (s) => s.sector), column(stocks, (s) => s.industry),
-          column(stocks, (s) => s.securityGroup), column(stocks, (s) => s.stockKind), column(stocks, (s) => s.parValue), column(stocks, (s) => s.listedShares),
-          column(stocks, (s) => epochDayToIso(s.listingDate)), column(stocks, (s) => s.delisted),
-          column(stocks, (s) => (s.delistedDate === null ? null : epochDayToIso(s.delistedDate))), column(stocks, (s) => s.source),
-          column(stocks, (s) => micros(s.updatedAt)),
+          textArray(column(stocks, (s) => s.code)), textArray(column(stocks, (s) => s.isin)), textArray(column(stocks, (s) => s.name)),
+          textArray(column(stocks, (s) => s.fullName)), textArray(column(stocks, (s) => s.englishName)), textArray(column(stocks, (s) => s.market)),
+          textArray(column(stocks, (s) => s.sector)), textArray(column(stocks, (s) => s.industry)), textArray(column(stocks, (s) => s.securityGroup)),
+          textArray(column(stocks, (s) => s.stockKind)), int8Array(column(stocks, (s) => s.parValue)), int8Array(column(stocks, (s) => s.listedShares)),
+          dateArray(column(stocks, (s) => s.listingDate)), boolArray(column(stocks, (s) => s.delisted)), dateArray(column(stocks, (s) => s.delistedDate)),
+          textArray(column(stocks, (s) => s.source)), timestamptzArray(column(stocks, (s) => s.updatedAt)),
         ],
       );
       // A stock that arrives after its bars takes its market cap from the latest one.
@@ -80,7 +65,7 @@ export function stocksMapping(topic: TopicSpec): PgMapping<Stock> {
         `UPDATE stocks s SET market_cap = b.market_cap, market_cap_date = b.date
          FROM (SELECT DISTINCT ON (code) code, date, market_cap FROM daily_bars WHERE code = ANY($1::text[]) ORDER BY code, date DESC) b
          WHERE s.code = b.code AND s.market_cap_date IS DISTINCT FROM b.date`,
-        [column(stocks, (s) => s.code)],
+        [textArray(column(stocks, (s) => s.code))],
       );
     },
   };
@@ -94,13 +79,9 @@ export function dailyBarsMapping(topic: TopicSpec): PgMapping<DailyBar> {
     validate: validateDailyBar,
     key: (b) => `${b.code}@${b.date}`,
     async upsert(client, bars) {
-      // A batch holds a few dates and ingest times thousands of times over: format each once.
-      const isoOf = memoized(epochDayToIso);
-      const timeOf = memoized(micros);
-      const dates = column(bars, (b) => isoOf(b.date));
       const codes = textArray(column(bars, (b) => b.code));
-      const dateArray = textArray(dates);
-      const marketCaps = numberArray(column(bars, (b) => b.marketCap));
+      const dates = dateArray(column(bars, (b) => b.date));
+      const marketCaps = int8Array(column(bars, (b) => b.marketCap));
       await client.query(
         `INSERT INTO daily_bars (code, date, market, name, open, high, low, close, change, change_rate, volume, traded_value,
            market_cap, listed_shares, source, ingested_at)
@@ -111,11 +92,11 @@ export function dailyBarsMapping(topic: TopicSpec): PgMapping<DailyBar> {
            volume = EXCLUDED.volume, traded_value = EXCLUDED.traded_value, market_cap = EXCLUDED.market_cap,
            listed_shares = EXCLUDED.listed_shares, source = EXCLUDED.source, ingested_at = EXCLUDED.ingested_at`,
         [
-          codes, dateArray, textArray(column(bars, (b) => b.market)), textArray(column(bars, (b) => b.name)),
-          numberArray(column(bars, (b) => b.open)), numberArray(column(bars, (b) => b.high)), numberArray(column(bars, (b) => b.low)),
-          numberArray(column(bars, (b) => b.close)), numberArray(column(bars, (b) => b.change)), numberArray(column(bars, (b) => b.changeRate)),
-          numberArray(column(bars, (b) => b.volume)), numberArray(column(bars, (b) => b.tradedValue)), marketCaps,
-          numberArray(column(bars, (b) => b.listedShares)), textArray(column(bars, (b) => b.source)), textArray(column(bars, (b) => timeOf(b.ingestTime))),
+          codes, dates, textArray(column(bars, (b) => b.market)), textArray(column(bars, (b) => b.name)),
+          int8Array(column(bars, (b) => b.open)), int8Array(column(bars, (b) => b.high)), int8Array(column(bars, (b) => b.low)),
+          int8Array(column(bars, (b) => b.close)), int8Array(column(bars, (b) => b.change)), float8Array(column(bars, (b) => b.changeRate)),
+          int8Array(column(bars, (b) => b.volume)), int8Array(column(bars, (b) => b.tradedValue)), marketCaps,
+          int8Array(column(bars, (b) => b.listedShares)), textArray(column(bars, (b) => b.source)), timestamptzArray(column(bars, (b) => b.ingestTime)),
         ],
       );
       // The latest market cap onto the stock (only forward in time).
@@ -124,10 +105,10 @@ export function dailyBarsMapping(topic: TopicSpec): PgMapping<DailyBar> {
          FROM (SELECT DISTINCT ON (code) code, date, market_cap FROM unnest($1::text[], $2::date[], $3::bigint[]) AS t(code, date, market_cap)
                ORDER BY code, date DESC) v
          WHERE s.code = v.code AND (s.market_cap_date IS NULL OR s.market_cap_date <= v.date)`,
-        [codes, dateArray, marketCaps],
+        [codes, dates, marketCaps],
       );
       // Their dates' summary is recomputed by the refresher once this transaction is committed.
-      await client.query('INSERT INTO daily_market_summary_pending (date) SELECT unnest($1::date[])', [[...new Set(dates)]]);
+      await client.query('INSERT INTO daily_market_summary_pending (date) SELECT unnest($1::date[])', [dateArray([...new Set(bars.map((b) => b.date))])]);
     },
     deferred: { name: 'daily_market_summary', run: refreshMarketSummary },
   };

@@ -1,25 +1,30 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createRequire } from 'node:module';
-import { numberArray, textArray } from '../../../../sinks/postgres/arrays.js';
+import { isAppError } from '../../../../lib/errors.js';
+import { dateArray, float8Array, int8Array, textArray, timestamptzArray } from '../../../../sinks/postgres/arrays.js';
 
-// The reference: how pg itself writes a JS array parameter (it quotes every element).
-const pgUtils = createRequire(import.meta.url)('pg/lib/utils.js') as { prepareValue(v: unknown): string };
-const pgArray = (values: unknown[]) => pgUtils.prepareValue(values);
+// The bytes themselves are checked against Postgres' own array_send in
+// test/integration/postgres/binary-arrays.test.ts; here, what must never reach it.
 
-test('textArray writes what pg writes for the same array: quotes, backslashes, commas, braces, NULL, Korean, empty', () => {
-  const values = ['005930', '삼성전자', 'KODEX 200', 'a"b', 'back\\slash', '{x,y}', 'NULL', '', null, ' spaced ', "it's"];
-  assert.equal(textArray(values), pgArray(values));
-  assert.equal(textArray([]), pgArray([]));
+const rejected = (f: () => unknown) => assert.throws(f, (err: unknown) => isAppError(err, 'SINK_ROW_REJECTED'));
+
+test('int8Array refuses a fraction and integers beyond 2^53 instead of rounding them', () => {
+  rejected(() => int8Array([1, 2.5]));
+  rejected(() => int8Array([2 ** 53]));
+  rejected(() => int8Array([Number.NaN]));
+  assert.equal(int8Array([Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER]).length, 20 + 2 * 12);
 });
 
-test('numberArray writes the numbers of pg\'s array without its quotes, NULL unquoted', () => {
-  const values = [0, -1200, 4210, 81354751283400, -0.66, 1.5e-7, 123456789012345, null];
-  assert.equal(numberArray(values), pgArray(values).replace(/"/g, ''));
-  assert.equal(numberArray([]), '{}');
+test('float8Array refuses NaN and infinities; dateArray and timestamptzArray refuse fractions', () => {
+  rejected(() => float8Array([Number.NaN]));
+  rejected(() => float8Array([Number.NEGATIVE_INFINITY]));
+  rejected(() => dateArray([20_000.5]));
+  rejected(() => timestamptzArray([1.5]));
 });
 
-test('numberArray refuses NaN and infinities, which no Postgres integer column takes', () => {
-  assert.throws(() => numberArray([1, Number.NaN]), RangeError);
-  assert.throws(() => numberArray([Number.POSITIVE_INFINITY]), RangeError);
+test('a NULL element takes four bytes and sets the has-nulls flag; an array without one leaves it clear', () => {
+  const withNull = textArray(['a', null]);
+  assert.equal(withNull.readInt32BE(4), 1);
+  assert.equal(withNull.length, 20 + (4 + 1) + 4);
+  assert.equal(textArray(['a']).readInt32BE(4), 0);
 });

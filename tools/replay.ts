@@ -11,7 +11,7 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../lib/config.js';
 import { AppError } from '../lib/errors.js';
-import { createKafka, kafkaConfigSpec } from '../lib/kafka.js';
+import { createKafka, kafkaConfigSpec, untilBrokerAnswers } from '../lib/kafka.js';
 import { createLogger } from '../lib/logger.js';
 
 const { values } = parseArgs({
@@ -49,11 +49,11 @@ try {
     const topic = `${config.topicNamespace}${base}`;
     let partitions: Array<{ partition: number; offset: string }>;
     if (fromMs === null) {
-      const offsets = await admin.fetchTopicOffsets(topic);
+      const offsets = await untilBrokerAnswers(`end offsets of ${topic}`, () => admin.fetchTopicOffsets(topic));
       partitions = offsets.map((o) => ({ partition: o.partition, offset: from === 'earliest' ? o.low : o.high }));
     } else {
       // The first offset whose record timestamp is at or after `from` (records carry the exchange time).
-      partitions = (await admin.fetchTopicOffsetsByTimestamp(topic, fromMs)).map((o) => ({ partition: o.partition, offset: o.offset }));
+      partitions = (await untilBrokerAnswers(`offsets of ${topic} at ${from}`, () => admin.fetchTopicOffsetsByTimestamp(topic, fromMs))).map((o) => ({ partition: o.partition, offset: o.offset }));
     }
     process.stdout.write(`${topic}: ${partitions.map((p) => `p${p.partition}→${p.offset}`).join(' ')}${values['dry-run'] ? ' (dry run)' : ''}\n`);
     if (!values['dry-run']) await admin.setOffsets({ groupId, topic, partitions });

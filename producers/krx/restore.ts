@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
 import avro from 'avsc';
+import { untilBrokerAnswers } from '../../lib/kafka.js';
 import type { AvroSerde } from '../../lib/serde.js';
 import { StockSchema } from '../../schemas/generated/schemas.js';
 import type { Stock } from '../../schemas/generated/types.js';
@@ -14,7 +15,7 @@ export async function readStocks(kafka: Kafka, topic: string, serde: AvroSerde):
   await admin.connect();
   const groupId = `krx-listings-restore-${randomBytes(4).toString('hex')}`;
   try {
-    const ends = (await admin.fetchTopicOffsets(topic)).filter((p) => Number(p.high) > Number(p.low));
+    const ends = (await untilBrokerAnswers(`end offsets of ${topic}`, () => admin.fetchTopicOffsets(topic))).filter((p) => Number(p.high) > Number(p.low));
     if (ends.length === 0) return [];
     const reader = avro.Type.forSchema(StockSchema);
     const latest = new Map<string, Stock>();

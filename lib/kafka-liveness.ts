@@ -10,15 +10,20 @@ import type { Logger } from './logger.js';
 export class KafkaLiveness {
   private lastAnswerAt = Date.now();
   private away = false;
+  private outagesSeen = 0;
   private readonly timer: NodeJS.Timeout;
   private readonly removeListener: () => void;
 
-  constructor(consumer: Consumer, private readonly opts: { staleMs: number; logger: Logger; maxOutageMs: number }) {
+  /** `onBack` hears how long Kafka was silent, once per outage, when it answers again. */
+  constructor(consumer: Consumer, private readonly opts: { staleMs: number; logger: Logger; maxOutageMs: number; onBack?: (silentMs: number) => void }) {
     this.removeListener = consumer.on(consumer.events.REQUEST, () => {
-      this.lastAnswerAt = Date.now();
+      const now = Date.now();
+      const silentMs = now - this.lastAnswerAt;
+      this.lastAnswerAt = now;
       if (this.away) {
         this.away = false;
-        this.opts.logger.warn('Kafka answers again; resuming from the committed offsets');
+        this.opts.logger.warn({ silentMs }, 'Kafka answers again; resuming from the committed offsets');
+        this.opts.onBack?.(silentMs);
       }
     });
     this.timer = setInterval(() => this.check(), Math.min(1000, opts.staleMs)).unref();
@@ -27,6 +32,17 @@ export class KafkaLiveness {
   get reachable(): boolean {
     this.check();
     return !this.away;
+  }
+
+  /** When the consumer last heard from Kafka (epoch ms). */
+  get lastAnswer(): number {
+    return this.lastAnswerAt;
+  }
+
+  /** Outages noticed so far, the current one included: a change across an await means one began or ended meanwhile. */
+  get outages(): number {
+    this.check();
+    return this.outagesSeen;
   }
 
   close(): void {
@@ -38,6 +54,7 @@ export class KafkaLiveness {
     const silentMs = Date.now() - this.lastAnswerAt;
     if (this.away || silentMs < this.opts.staleMs) return;
     this.away = true;
+    this.outagesSeen++;
     this.opts.logger.warn({ silentMs, maxOutageMs: this.opts.maxOutageMs }, 'Kafka has not answered; waiting for it (health reports 503)');
   }
 }

@@ -151,7 +151,7 @@ export const streamAppConfigSpec = defineConfig({
   // time that followed the wall clock meanwhile had closed their windows, and they came out late —
   // whole candles missing (found by the broker-outage and failover tests). During trading a
   // partition is never idle, so only the last windows of a quiet market close this much later.
-  idleMs: { env: 'PARTITION_IDLE_MS', type: 'int', default: 30_000, min: 50, doc: 'after this long without input, a partition\'s stream time follows the wall clock (a producer stalled longer than this, then sending, has its held records late)' },
+  idleMs: { env: 'PARTITION_IDLE_MS', type: 'int', default: 30_000, min: 50, doc: 'after this long without input, a partition\'s stream time follows the wall clock (a producer stalled longer than this, then sending, has its held records late); time while Kafka does not answer does not count' },
 });
 
 /** The dead-letter topic of a processor stage and the queue that counts, logs and builds its records. */

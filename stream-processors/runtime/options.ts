@@ -34,6 +34,7 @@ export interface StreamAppOptions<In, Out> {
   commitIntervalMs: number;
   /** The commit interval while the input is far behind its log end (default: commitIntervalMs). */
   catchUpCommitIntervalMs?: number;
+  /** Input quiet this long (Kafka answering meanwhile) lets a partition's stream time follow the wall clock. */
   idleMs: number;
   input: InputSpec<In>;
   outputs: { [K in keyof Out & string]: OutputSpec<Out[K]> };

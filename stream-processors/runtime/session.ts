@@ -1,17 +1,20 @@
 import { randomBytes } from 'node:crypto';
 import type { Admin, Consumer, Kafka, Message, Producer } from 'kafkajs';
 import { AppError, toAppError } from '../../lib/errors.js';
-import { createKafka, createProducer, ensureTopics } from '../../lib/kafka.js';
+import { createKafka, createProducer, ensureTopics, untilBrokerAnswers } from '../../lib/kafka.js';
 import { KafkaLiveness } from '../../lib/kafka-liveness.js';
 import { SerialQueue } from '../../lib/serial.js';
 import type { TopicSpec } from '../../lib/topics.js';
 import { decodeCheckpointMetadata, encodeCheckpointMetadata } from './checkpoint.js';
 import { ProcessorFailure, type Metrics, type OutputSpec, type SessionLike, type StreamAppOptions } from './options.js';
+import { DeliveryWatch } from './delivery-watch.js';
 import { changelogTopicName } from './store.js';
 import { sendChunks } from './send-chunks.js';
 import { PartitionTask } from './task.js';
 
 const TEARDOWN_TIMEOUT_MS = 5000;
+/** How often the watchdog compares the log ends with what the consumer delivered (see DeliveryWatch). */
+const DELIVERY_CHECK_MS = 5000;
 /**
  * A partition whose fetched batch ended this many records or more before the log end is catching up.
  * Far above what a live producer holds in an open transaction (the high watermark counts those too).
@@ -29,6 +32,23 @@ export function commitInterval(o: Pick<StreamAppOptions<unknown, unknown>, 'comm
   return Math.max(o.commitIntervalMs, o.catchUpCommitIntervalMs ?? 0);
 }
 
+/**
+ * Why a session is stuck, or null. A section of its work (a batch, a commit, a rebalance) that has
+ * not finished after `stallMs`, or a consumer that has heard nothing from Kafka for that long, is
+ * not waiting for Kafka but stuck (a consumer that talks but delivers nothing: DeliveryWatch). By
+ * then the group has dropped the member and the broker has aborted the open transaction, so a new
+ * session, with new clients, loses nothing. Restoring stores is exempt (it has its own limit), and
+ * the clocks start again after it.
+ */
+export function stallOf(s: { now: number; stallMs: number; lastAnswer: number; busySince: number | null; restoring: boolean; restoredAt: number }): string | null {
+  if (s.restoring) return null;
+  const busyMs = s.busySince === null ? 0 : s.now - Math.max(s.busySince, s.restoredAt);
+  if (busyMs >= s.stallMs) return `a batch, commit or rebalance has not finished in ${busyMs} ms`;
+  const silentMs = s.now - Math.max(s.lastAnswer, s.restoredAt);
+  if (silentMs >= s.stallMs) return `the consumer has heard nothing from Kafka for ${silentMs} ms`;
+  return null;
+}
+
 /** One set of Kafka clients and the tasks of the partitions assigned to it. */
 export class Session<In, Out> implements SessionLike {
   running = false;
@@ -41,6 +61,12 @@ export class Session<In, Out> implements SessionLike {
   private consumer: Consumer | null = null;
   private liveness: KafkaLiveness | null = null;
   private timer: NodeJS.Timeout | null = null;
+  private watchdog: NodeJS.Timeout | null = null;
+  private restoring = false;
+  private restoredAt = 0;
+  private readonly delivery = new DeliveryWatch();
+  private deliveryCheckAt = 0;
+  private deliveryCheckRunning = false;
   private readonly queue = new SerialQueue();
   private readonly tasks = new Map<number, PartitionTask<In, Out>>();
   /** The latest assignment, updated the moment the group says so (before the queue gets to it). */
@@ -110,7 +136,14 @@ export class Session<In, Out> implements SessionLike {
     this.consumer = consumer;
     // kafkajs retries an unreachable broker by itself for KAFKA_MAX_OUTAGE_MS; meanwhile the session
     // still looks alive, so /health asks whether the consumer hears from Kafka at all.
-    this.liveness = new KafkaLiveness(consumer, { staleMs: Math.max(6_000, o.sessionTimeoutMs / 2), logger: o.logger, maxOutageMs: o.maxOutageMs });
+    this.liveness = new KafkaLiveness(consumer, {
+      staleMs: Math.max(6_000, o.sessionTimeoutMs / 2),
+      logger: o.logger,
+      maxOutageMs: o.maxOutageMs,
+      onBack: (silentMs) => {
+        for (const task of this.tasks.values()) task.excludeFromIdle(silentMs);
+      },
+    });
     consumer.on(consumer.events.CRASH, ({ payload }) => this.fail(payload.error));
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
       this.assigned = new Set(payload.memberAssignment[input] ?? []);
@@ -122,12 +155,30 @@ export class Session<In, Out> implements SessionLike {
     this.timer = setInterval(() => {
       void this.queue.run(() => this.tick()).catch((err) => this.fail(err));
     }, Math.min(50, o.commitIntervalMs));
+    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => this.delivery.delivered(payload.partition, Number(payload.lastOffset) + 1));
+    const stallMs = o.sessionTimeoutMs + o.transactionTimeoutMs;
+    this.watchdog = setInterval(() => {
+      const liveness = this.liveness;
+      if (!this.alive || !liveness) return;
+      const now = Date.now();
+      const stall = stallOf({ now, stallMs, lastAnswer: liveness.lastAnswer, busySince: this.queue.busySince, restoring: this.restoring, restoredAt: this.restoredAt });
+      if (stall) this.stalled(stall);
+      else if (now - this.deliveryCheckAt >= DELIVERY_CHECK_MS && !this.deliveryCheckRunning && !this.restoring) {
+        this.deliveryCheckAt = now;
+        this.deliveryCheckRunning = true;
+        void this.checkDelivery(stallMs)
+          .catch((err) => o.logger.debug({ err }, 'delivery check failed'))
+          .finally(() => (this.deliveryCheckRunning = false));
+      }
+    }, 1000).unref();
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
       eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset }) => {
         try {
-          await this.queue.run(async () => {
+          // A session that ends while this batch waits (see stallOf) lets the consumer go at once.
+          const ended = this.ended.then(() => 'ended' as const);
+          const outcome = await Promise.race([ended, this.queue.run(async () => {
             if (!this.alive || !isRunning() || isStale()) return;
             const last = await this.processBatch(batch.partition, batch.messages);
             if (last !== null) {
@@ -136,7 +187,8 @@ export class Session<In, Out> implements SessionLike {
               else this.catchingUp.delete(batch.partition);
             }
             if (this.commitDue(Date.now())) await this.flush();
-          });
+          })]);
+          if (outcome === 'ended') return;
         } catch (err) {
           // Not rethrown: kafkajs would log it and retry the batch into state that may be ahead.
           this.fail(err);
@@ -150,6 +202,7 @@ export class Session<In, Out> implements SessionLike {
 
   async close(graceful: boolean): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    if (this.watchdog) clearInterval(this.watchdog);
     this.liveness?.close();
     if (graceful && this.alive) {
       await this.queue.run(() => this.flush()).catch((err) => this.o.logger.error({ err }, 'final commit failed'));
@@ -168,6 +221,25 @@ export class Session<In, Out> implements SessionLike {
       quietly('producer', this.producer ? () => (this.producer as Producer).disconnect() : undefined),
       quietly('admin', this.admin ? () => (this.admin as Admin).disconnect() : undefined),
     ]);
+  }
+
+  private stalled(why: string): void {
+    this.fail(new AppError('KAFKA_UNAVAILABLE', `${why}; replacing the session, which resumes from the last commit`, { retryable: true }));
+  }
+
+  /** Reads the input's log ends (a separate client from the consumer) and asks the DeliveryWatch whether records wait undelivered. */
+  private async checkDelivery(stallMs: number): Promise<void> {
+    if (this.tasks.size === 0) return;
+    const ends = await (this.admin as Admin).fetchTopicOffsets(this.o.input.topic.name);
+    if (!this.alive || this.restoring) return;
+    const now = Date.now();
+    for (const e of ends) {
+      const task = this.tasks.get(e.partition);
+      if (!task) continue;
+      this.delivery.observe(e.partition, this.delivery.position(e.partition, Math.max(task.nextExpectedOffset, Number(e.low))), Number(e.high), now);
+    }
+    const s = this.delivery.stalled(now, stallMs, this.restoredAt);
+    if (s) this.stalled(`records wait on partition ${s.partition} (offsets ${s.position} to ${s.logEnd}) and the consumer has delivered none for ${s.waitedMs} ms`);
   }
 
   /** Processes one fetched batch in order; returns the last offset handled (for the fetch position). */
@@ -227,6 +299,7 @@ export class Session<In, Out> implements SessionLike {
         this.lastCommitted.delete(p);
         this.previousEnds.delete(p);
         this.catchingUp.delete(p);
+        this.delivery.forget(p);
       }
       this.o.logger.info({ lost }, 'partitions moved to another instance');
     }
@@ -241,11 +314,16 @@ export class Session<In, Out> implements SessionLike {
     const [committed] = await (this.admin as Admin).fetchOffsets({ groupId: o.applicationId, topics: [o.input.topic.name] });
     const now = Date.now();
     const fresh = new Map<number, PartitionTask<In, Out>>();
+    const resumedFrom: Record<number, { offset: number; processedUpTo: number; streamTime: string } | null> = {};
     for (const partition of partitions) {
       const task = new PartitionTask<In, Out>(partition, o.processor(partition), o.stores ?? [], { idleMs: o.idleMs }, (output, key, value, ts) => this.forward(partition, output, key, value, ts), now);
       fresh.set(partition, task);
     }
-    const restored = await this.restoreStores(fresh);
+    this.restoring = true;
+    const restored = await this.restoreStores(fresh).finally(() => {
+      this.restoring = false;
+      this.restoredAt = Date.now();
+    });
     for (const [partition, task] of fresh) {
       const p = committed?.partitions.find((x) => x.partition === partition);
       const cp = p ? decodeCheckpointMetadata(Number(p.offset), p.metadata) : null;
@@ -255,10 +333,11 @@ export class Session<In, Out> implements SessionLike {
         throw new ProcessorFailure(err, partition);
       }
       if (cp) this.lastCommitted.set(partition, `${cp.offset}:${encodeCheckpointMetadata(cp)}`);
+      resumedFrom[partition] = cp && { offset: cp.offset, processedUpTo: cp.processedUpTo, streamTime: Number.isFinite(cp.streamTime) ? new Date(cp.streamTime / 1000).toISOString() : String(cp.streamTime) };
       this.tasks.set(partition, task);
     }
     timer();
-    o.logger.info({ partitions, restoredRecords: restored }, 'partitions assigned and restored');
+    o.logger.info({ partitions, restoredRecords: restored, resumedFrom }, 'partitions assigned and restored');
   }
 
   /**
@@ -273,7 +352,7 @@ export class Session<In, Out> implements SessionLike {
     const byTopic = new Map(stores.map((s) => [this.changelogTopic(s.name).name, s.name]));
     const remaining = new Map<string, number>(); // `${topic}:${partition}` → end offset
     for (const topic of byTopic.keys()) {
-      for (const e of await admin.fetchTopicOffsets(topic)) {
+      for (const e of await untilBrokerAnswers(`end offsets of ${topic}`, () => admin.fetchTopicOffsets(topic))) {
         if (tasks.has(e.partition) && Number(e.high) > Number(e.low)) remaining.set(`${topic}:${e.partition}`, Number(e.high));
       }
     }
@@ -359,7 +438,10 @@ export class Session<In, Out> implements SessionLike {
   private async tick(): Promise<void> {
     if (!this.alive || this.tasks.size === 0) return;
     const now = Date.now();
+    const outages = this.liveness?.outages ?? 0;
     const idle = await this.confirmIdle(now);
+    // A check that waited out (part of) an outage says nothing about quiet input: see excludeFromIdle.
+    if (!this.reachable || (this.liveness?.outages ?? 0) !== outages) idle.clear();
     for (const [partition, task] of this.tasks) {
       try {
         task.punctuateWall(now);

@@ -174,6 +174,16 @@ export class PartitionTask<In, Out> {
     this.lastAdvanceWall = wallNowMs;
   }
 
+  /**
+   * Kafka did not answer for `ms`: nothing could have arrived, so that time is not quiet input. Without
+   * this, a broker outage longer than `idleMs` pushed stream time past every record held by producers
+   * during the outage, and all of them came in late.
+   */
+  excludeFromIdle(ms: number): void {
+    this.lastRecordWall += ms;
+    this.lastAdvanceWall += ms;
+  }
+
   punctuateWall(wallNowMs: number): void {
     this.wallNow = wallNowMs;
     for (const p of this.wallPunctuators) {

@@ -60,6 +60,11 @@ export class TestDriver<In, Out> {
     return this.wallMs;
   }
 
+  /** A partition's stream time (µs), as its next checkpoint would record it. */
+  streamTime(partition: number): number | undefined {
+    return this.tasks.get(partition)?.checkpoint()?.streamTime;
+  }
+
   /** Appends a record to a partition's log and processes it if the partition is assigned. */
   pipe(partition: number, key: string | null, value: In, timestamp: number): TaskResult | 'unassigned' {
     const log = this.log(partition);
@@ -88,6 +93,20 @@ export class TestDriver<In, Out> {
         if (task.idleCandidate(this.wallMs) !== null) task.advanceIdle(this.wallMs);
       }
     }
+  }
+
+  /**
+   * The broker does not answer for `ms`, then does again (the session's contract): the wall clock
+   * moves and wall-clock punctuators fire, but no partition idles meanwhile, and the outage does not
+   * count as quiet input afterwards.
+   */
+  kafkaAway(ms: number, stepMs = Math.min(ms, 50)): void {
+    const end = this.wallMs + ms;
+    while (this.wallMs < end) {
+      this.wallMs = Math.min(end, this.wallMs + stepMs);
+      for (const task of this.tasks.values()) task.punctuateWall(this.wallMs);
+    }
+    for (const task of this.tasks.values()) task.excludeFromIdle(ms);
   }
 
   /** One transaction: pending outputs, changelog records and checkpoints become committed together. */

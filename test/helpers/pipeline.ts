@@ -1,9 +1,10 @@
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import assert from 'node:assert/strict';
 import type { Tick } from '../../schemas/generated/types.js';
+import { windowStartOf } from '../../lib/time.js';
 import { expectedSecondCandles } from './candles.js';
 import { isoToMicros, questdbQuery } from './questdb.js';
-import { readTopic, testKafka } from './kafka.js';
+import { readTopic, readTopicRecords, testKafka } from './kafka.js';
 import { startService, type RunningService } from './service-process.js';
 import { freshNamespace, stackEnv } from './stack.js';
 import { waitFor } from './wait.js';
@@ -101,7 +102,9 @@ export async function assertPipelineExact(ns: { tablePrefix: string }, ticksTopi
     const [r] = await questdbQuery(`select count() n from "${candlesTable}" where is_final`);
     return Number(r?.['n']) >= fromRows.size ? true : undefined;
   }, { timeoutMs: 120_000 }).catch(async (err: Error) => {
-    throw new Error(`${err.message}\n${await finalsDiagnosis(candlesTable, ticksTopic, fromRows)}`);
+    // The diagnosis reads Kafka and QuestDB again; if that fails too, the timeout still says what failed.
+    const diagnosis = await finalsDiagnosis(candlesTable, ticksTopic, fromRows).catch((e: Error) => `(no diagnosis: ${e.message})`);
+    throw new Error(`${err.message}\n${diagnosis}`);
   });
   const finals = await questdbQuery(`select symbol, ts, open, high, low, close, volume, trade_count from "${candlesTable}" where is_final`);
   assert.equal(finals.length, fromRows.size, 'one final candle per symbol and second');
@@ -124,21 +127,36 @@ export async function assertPipelineExact(ns: { tablePrefix: string }, ticksTopi
 async function finalsDiagnosis(candlesTable: string, ticksTopic: string, expected: ReadonlyMap<string, unknown>): Promise<string> {
   const registry = new SchemaRegistry({ host: stackEnv().SCHEMA_REGISTRY_URL });
   const topicFinals = new Set<string>();
+  const topicVersions = new Set<string>();
   const candlesTopic = ticksTopic.replace(/market\.ticks\.v1$/, 'market.candles.1s.v1');
   for (const m of await readTopic(candlesTopic, { quietMs: 3_000 })) {
     const c = (await registry.decode(m.value as Buffer)) as { symbol: string; windowStart: number; isFinal: boolean };
+    topicVersions.add(`${c.symbol}@${c.windowStart}`);
     if (c.isFinal) topicFinals.add(`${c.symbol}@${c.windowStart}`);
+  }
+  // Ticks the processor found late (their window already closed): a stalled producer's held records
+  // arriving after stream time moved on, rather than a final lost in a transaction.
+  const lateWindows = new Map<string, number>();
+  const lateTopic = ticksTopic.replace(/market\.ticks\.v1$/, 'market.late-ticks.v1');
+  for (const { partition, message } of await readTopicRecords(lateTopic, { quietMs: 2_000 })) {
+    const tk = (await registry.decode(message.value as Buffer)) as Tick;
+    const key = `${tk.symbol}@${windowStartOf(tk.exchangeTime, 1_000_000)}`;
+    lateWindows.set(key, partition);
   }
   const rows = await questdbQuery(`select symbol, ts, is_final, emitted_at from "${candlesTable}"`);
   const row = new Map(rows.map((r) => [`${r['symbol']}@${isoToMicros(r['ts'] as string)}`, r]));
   const missing = [...expected.keys()].filter((k) => row.get(k)?.['is_final'] !== true);
   const notEmitted = missing.filter((k) => !topicFinals.has(k));
+  const late = notEmitted.filter((k) => lateWindows.has(k));
+  const progressOnly = notEmitted.filter((k) => topicVersions.has(k));
   const notWritten = missing.filter((k) => topicFinals.has(k) && !row.has(k));
   const overwritten = missing.filter((k) => topicFinals.has(k) && row.has(k));
   const show = (ks: string[]) => ks.slice(0, 5).map((k) => `${k} (${new Date(Number(k.split('@')[1]) / 1000).toISOString()}${row.get(k) ? `, row emitted ${String(row.get(k)?.['emitted_at'])}` : ''})`).join(', ');
   return `expected ${expected.size} finals; in the committed candles topic ${topicFinals.size}; final in QuestDB ${expected.size - missing.length}. ` +
     `Missing ${missing.length}: not in the topic ${notEmitted.length} [${show(notEmitted)}]; in the topic, no row ${notWritten.length} [${show(notWritten)}]; ` +
-    `in the topic, row not final ${overwritten.length} [${show(overwritten)}]`;
+    `in the topic, row not final ${overwritten.length} [${show(overwritten)}]. Of those not in the topic: ${late.length} have ticks in the late topic ` +
+    `(${lateWindows.size} windows there in all, input partitions ${[...new Set(late.map((k) => lateWindows.get(k)))].join(', ') || '-'}), ` +
+    `${progressOnly.length} have in-progress versions but no final [${show(progressOnly)}]`;
 }
 
 /** The number of ticks a finished simulator reports in its last line. */

@@ -58,6 +58,11 @@ test('kill -9 of candles, roll-ups and indicators at ten random moments of a 200
   // late), and a fault-free run cannot reproduce wall-clock time. Here the roll-ups' stream time moves
   // only with records (CHAIN_CRASH_ROLLUP_IDLE_MS=1000 runs them with the default instead).
   const rollupsEnv = { ...common, PARTITION_IDLE_MS: process.env['CHAIN_CRASH_ROLLUP_IDLE_MS'] ?? '3600000' };
+  // In a catch-up the candle processor commits about once a second by default, and it gets through
+  // ~200,000 ticks a second: one commit could take the whole rest of the run, and the next kill found
+  // nothing left to do (kill 6 of seed 283361). Due every 20 ms, a commit holds at most one fetched
+  // batch (4 MiB, ≈ 46,000 ticks of one partition) and what came before it in those 20 ms (≈ 5,000).
+  const candlesEnv = { ...common, COMMIT_INTERVAL_MS: '20', CATCHUP_COMMIT_INTERVAL_MS: '20' };
   const KILLS = 10;
   const SYMBOLS = 10;
   const RATE = 100;
@@ -71,14 +76,14 @@ test('kill -9 of candles, roll-ups and indicators at ten random moments of a 200
   const seed = Number(process.env['CHAIN_CRASH_SEED'] ?? Date.now() % 1_000_000);
   console.log(`chain-crash seed ${seed} (CHAIN_CRASH_SEED=${seed} repeats these kill moments)`);
   const rng = new Random(seed);
-  // The candle processor commits once per fetched batch in a catch-up (4 MiB, ≈ 46,000 ticks of one
-  // partition): a run has only a handful of commits. So half the rounds (at random) first wait for
-  // the next commit, so the run moves on; every kill then falls a random 0–1.5 s later: mid-restore,
-  // mid-batch, or while the roll-ups and indicators work through the candles just committed. Once
-  // 60 % of the ticks are committed, a kill comes at once: at most one more batch slips in before it,
-  // which leaves work for the chain at every kill, whatever the speed of the machine.
+  // Half the rounds (at random) first wait for the candle processor's next commit, so the run moves
+  // on; every kill then falls a random 0–1.5 s later: mid-restore, mid-batch, or while the roll-ups
+  // and indicators work through the candles just committed. Once 45 % of the ticks are committed, a
+  // kill comes at once. Below that cap, the awaited commit and one more slipping in before the kill
+  // add at most ≈ 102,000 ticks: work is left for the chain at every kill, whatever the speed of the
+  // machine.
   const rounds = Array.from({ length: KILLS }, () => ({ afterCommit: rng.next() < 0.5, delayMs: rng.int(0, 1500) }));
-  const cap = 0.6 * TOTAL;
+  const cap = 0.45 * TOTAL;
 
   const admin = testKafka().admin();
   await admin.connect();
@@ -90,7 +95,7 @@ test('kill -9 of candles, roll-ups and indicators at ten random moments of a 200
   // One after the other, each running before the next starts: so every processor has work when it
   // is killed, and services creating the same topics at the same moment trip over kafkajs's leader wait.
   // A restart after a kill -9 is slower to be ready (the dead members' group sessions and transactions are still open).
-  const startChain = () => startInOrder(PROCESSORS.map(([main, ready]) => [main, main.includes('rollups') ? rollupsEnv : common, ready] as const), running, 60_000);
+  const startChain = () => startInOrder(PROCESSORS.map(([main, ready]) => [main, main.includes('rollups') ? rollupsEnv : main.includes('candles') ? candlesEnv : common, ready] as const), running, 60_000);
   try {
     for (let k = 0; k < KILLS; k++) {
       const chain = await startChain();

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { commitInterval } from '../../../../stream-processors/runtime/session.js';
+import { commitInterval, stallOf } from '../../../../stream-processors/runtime/session.js';
 
 test('commits every commitIntervalMs, every catchUpCommitIntervalMs (never shorter) while catching up, and sooner again once 50,000 outputs wait', () => {
   const o = { commitIntervalMs: 100, catchUpCommitIntervalMs: 1000 };
@@ -13,4 +13,15 @@ test('commits every commitIntervalMs, every catchUpCommitIntervalMs (never short
   assert.equal(commitInterval({ commitIntervalMs: 5000, catchUpCommitIntervalMs: 1000 }, true, 0), 5000);
   // Options built without it (tests of the runtime) keep the one interval.
   assert.equal(commitInterval({ commitIntervalMs: 100 }, true, 0), 100);
+});
+
+test('a session is stuck when a section of its work or its consumer has been quiet for stallMs, never while restoring, and the clocks start again after a restore', () => {
+  const base = { now: 100_000, stallMs: 20_000, lastAnswer: 99_000, busySince: null, restoring: false, restoredAt: 0 };
+  assert.equal(stallOf(base), null, 'idle and hearing from Kafka');
+  assert.equal(stallOf({ ...base, busySince: 80_001 }), null, 'a section 19,999 ms long');
+  assert.equal(stallOf({ ...base, busySince: 80_000 }), 'a batch, commit or rebalance has not finished in 20000 ms');
+  assert.equal(stallOf({ ...base, lastAnswer: 80_000 }), 'the consumer has heard nothing from Kafka for 20000 ms');
+  assert.equal(stallOf({ ...base, lastAnswer: 0, busySince: 0, restoring: true }), null, 'restoring has its own limit');
+  assert.equal(stallOf({ ...base, lastAnswer: 0, busySince: 0, restoredAt: 90_000 }), null, 'counted from the end of the restore');
+  assert.match(stallOf({ ...base, lastAnswer: 0, busySince: 0, restoredAt: 80_000 }) ?? '', /not finished in 20000 ms/);
 });

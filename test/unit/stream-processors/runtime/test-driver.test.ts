@@ -136,6 +136,23 @@ test('stream-time punctuators fire when stream time crosses a multiple of their 
   assert.ok((fired[3] as number) >= 40 * S && (fired[3] as number) < 40.05 * S, `fired at stream time ${fired[3]}`);
 });
 
+test('a broker outage longer than idleMs is not quiet input: records held by producers meanwhile are not late, and quiet time after it still is', () => {
+  const d = new TestDriver<number, Out>({ idleMs: 1000, processor: () => new Triples() });
+  assert.equal(d.pipe(0, 'k', 1, 35 * S), 'accepted');
+  d.kafkaAway(60_000);
+  assert.equal(d.streamTime(0), 35 * S, 'stream time did not follow the wall clock while Kafka was away');
+  // Kafka answers again; what producers held during the outage comes half a second later, stamped when it happened.
+  d.advanceWallClock(500);
+  assert.equal(d.streamTime(0), 35 * S, 'the outage is not quiet input');
+  assert.equal(d.pipe(0, 'k', 1, 36 * S), 'accepted');
+  assert.equal(d.pipe(0, 'k', 1, 37 * S), 'accepted');
+  // Quiet input once Kafka answers again still moves stream time: 20 s of it, from the last record.
+  d.advanceWallClock(20_000);
+  const after = d.streamTime(0) as number;
+  assert.ok(after >= 56 * S && after <= 57 * S, `stream time ${after / S} s`);
+  assert.equal(d.pipe(0, 'k', 1, 38 * S), 'late', 'and a record older than that quiet time is late');
+});
+
 test('wall-clock punctuators fire every interval of the (virtual) wall clock', () => {
   const fired: number[] = [];
   const d = new TestDriver<number, Out>({

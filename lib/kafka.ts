@@ -39,6 +39,20 @@ export function retryCovering(outageMs: number): { initialRetryTime: number; max
   return { initialRetryTime: INITIAL_RETRY_TIME_MS, maxRetryTime: MAX_RETRY_TIME_MS, retries, factor: RETRY_FACTOR, multiplier: 2 };
 }
 
+/**
+ * The retry settings of every long-lived consumer: it gives up (and is restarted, or its session
+ * replaced) after failing for twice its session timeout, not after KAFKA_MAX_OUTAGE_MS. A kafkajs
+ * consumer keeps the group coordinator it joined through: when that broker dies, its heartbeats and
+ * so its whole fetch loop fail against the dead one until the retries run out, and only a restart
+ * looks the coordinator up again. With the client's retries (180 s) a consumer whose coordinator was
+ * killed delivered nothing for three minutes while two brokers served (found by the three-broker
+ * failover test). By twice the session timeout the group has dropped the member anyway, and a
+ * consumer that is restarted during a real outage waits for Kafka in its reconnect, as before.
+ */
+export function consumerRetry(sessionTimeoutMs: number): ReturnType<typeof retryCovering> {
+  return retryCovering(2 * sessionTimeoutMs);
+}
+
 export const consumerConfigSpec = defineConfig({
   sessionTimeoutMs: { env: 'CONSUMER_SESSION_TIMEOUT_MS', type: 'int', default: 10_000, min: 6_000, max: 300_000, doc: 'how long the group waits for a silent (e.g. killed) member before its partitions move' },
 });

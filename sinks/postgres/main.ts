@@ -10,7 +10,7 @@ import pg from 'pg';
 import { defineConfig } from '../../lib/config.js';
 import { DeadLetterQueue } from '../../lib/dlq.js';
 import { AppError, isAppError, toAppError } from '../../lib/errors.js';
-import { consumerConfigSpec, createKafka, createProducer, ensureTopics, kafkaConfigSpec } from '../../lib/kafka.js';
+import { consumerConfigSpec, consumerRetry, createKafka, createProducer, ensureTopics, kafkaConfigSpec } from '../../lib/kafka.js';
 import { Counter, Histogram } from '../../lib/metrics.js';
 import { AvroSerde, registryConfigSpec } from '../../lib/serde.js';
 import { runService } from '../../lib/service.js';
@@ -116,7 +116,7 @@ await runService({
     let failures = 0;
     setHealth(() => ({ healthy: failures === 0 && !lifecycle.isStopping, details: { consecutiveFailures: failures } }));
 
-    const consumer = kafka.consumer({ groupId: c.groupId, maxBytesPerPartition: 2 * 1024 * 1024, sessionTimeout: c.sessionTimeoutMs, heartbeatInterval: Math.floor(c.sessionTimeoutMs / 5) });
+    const consumer = kafka.consumer({ groupId: c.groupId, maxBytesPerPartition: 2 * 1024 * 1024, sessionTimeout: c.sessionTimeoutMs, heartbeatInterval: Math.floor(c.sessionTimeoutMs / 5), retry: consumerRetry(c.sessionTimeoutMs) });
     await consumer.connect();
     lifecycle.onShutdown('consumer', () => consumer.disconnect());
     lifecycle.onShutdown('consumer-stop', () => consumer.stop());

@@ -3,7 +3,7 @@ import { defineConfig } from '../../lib/config.js';
 import { DeadLetterQueue } from '../../lib/dlq.js';
 import { AppError, toAppError } from '../../lib/errors.js';
 import { KafkaLiveness } from '../../lib/kafka-liveness.js';
-import { consumerConfigSpec, createKafka, createProducer, ensureTopics, kafkaConfigSpec } from '../../lib/kafka.js';
+import { consumerConfigSpec, consumerRetry, createKafka, createProducer, ensureTopics, kafkaConfigSpec } from '../../lib/kafka.js';
 import { Counter, Gauge, Histogram } from '../../lib/metrics.js';
 import { SerialQueue } from '../../lib/serial.js';
 import { AvroSerde, registryConfigSpec } from '../../lib/serde.js';
@@ -99,7 +99,7 @@ await runService({
     const writer = new IlpHttpWriter(c.questdbUrl);
     lifecycle.onShutdown('questdb-writer', () => writer.close());
 
-    const consumer = kafka.consumer({ groupId: c.groupId, maxBytesPerPartition: 4 * 1024 * 1024, sessionTimeout: c.sessionTimeoutMs, heartbeatInterval: Math.floor(c.sessionTimeoutMs / 5) });
+    const consumer = kafka.consumer({ groupId: c.groupId, maxBytesPerPartition: 4 * 1024 * 1024, sessionTimeout: c.sessionTimeoutMs, heartbeatInterval: Math.floor(c.sessionTimeoutMs / 5), retry: consumerRetry(c.sessionTimeoutMs) });
     await consumer.connect();
     lifecycle.onShutdown('consumer', () => consumer.disconnect());
     const kafkaLiveness = new KafkaLiveness(consumer, { staleMs: Math.max(6_000, c.sessionTimeoutMs / 2), logger, maxOutageMs: c.maxOutageMs });

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Admin, Consumer, Kafka, Message, Producer } from 'kafkajs';
 import { AppError, toAppError } from '../../lib/errors.js';
-import { createKafka, createProducer, ensureTopics, untilBrokerAnswers } from '../../lib/kafka.js';
+import { consumerRetry, createKafka, createProducer, ensureTopics, untilBrokerAnswers } from '../../lib/kafka.js';
 import { KafkaLiveness } from '../../lib/kafka-liveness.js';
 import { SerialQueue } from '../../lib/serial.js';
 import type { TopicSpec } from '../../lib/topics.js';
@@ -130,8 +130,9 @@ export class Session<In, Out> implements SessionLike {
       sessionTimeout: o.sessionTimeoutMs,
       heartbeatInterval: Math.floor(o.sessionTimeoutMs / 5),
       // A restart inside kafkajs would re-read from the committed offsets into state that is ahead of
-      // them: the whole session is replaced instead.
-      retry: { restartOnFailure: async () => false },
+      // them: the whole session is replaced instead (after consumerRetry: a dead group coordinator is
+      // only looked up again by new clients).
+      retry: { ...consumerRetry(o.sessionTimeoutMs), restartOnFailure: async () => false },
     });
     this.consumer = consumer;
     // kafkajs retries an unreachable broker by itself for KAFKA_MAX_OUTAGE_MS; meanwhile the session
@@ -230,7 +231,13 @@ export class Session<In, Out> implements SessionLike {
   /** Reads the input's log ends (a separate client from the consumer) and asks the DeliveryWatch whether records wait undelivered. */
   private async checkDelivery(stallMs: number): Promise<void> {
     if (this.tasks.size === 0) return;
-    const ends = await (this.admin as Admin).fetchTopicOffsets(this.o.input.topic.name);
+    // Bounded: a read that never returns would end every later check (after a broker died, a failover
+    // run logged two failed reads and then no check at all). The next one starts DELIVERY_CHECK_MS later.
+    let timer: NodeJS.Timeout | undefined;
+    const ends = await Promise.race([
+      (this.admin as Admin).fetchTopicOffsets(this.o.input.topic.name),
+      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no log ends within ${DELIVERY_CHECK_MS} ms`)), DELIVERY_CHECK_MS))),
+    ]).finally(() => clearTimeout(timer));
     if (!this.alive || this.restoring) return;
     const now = Date.now();
     for (const e of ends) {
@@ -359,7 +366,7 @@ export class Session<In, Out> implements SessionLike {
     if (remaining.size === 0) return 0;
     let records = 0;
     const groupId = `${this.o.applicationId}-restore-${randomBytes(4).toString('hex')}`;
-    const consumer = this.kafka.consumer({ groupId, readUncommitted: false, maxBytesPerPartition: 8 * 1024 * 1024, retry: { restartOnFailure: async () => false } });
+    const consumer = this.kafka.consumer({ groupId, readUncommitted: false, maxBytesPerPartition: 8 * 1024 * 1024, retry: { ...consumerRetry(this.o.sessionTimeoutMs), restartOnFailure: async () => false } });
     let done!: () => void;
     let failed!: (err: unknown) => void;
     const finished = new Promise<void>((resolve, reject) => {

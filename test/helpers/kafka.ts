@@ -51,3 +51,25 @@ export async function readTopicRecords(topic: string, opts: ReadOptions = {}): P
     await consumer.disconnect();
   }
 }
+
+/**
+ * The node id of the broker that coordinates a consumer group: the leader of the __consumer_offsets
+ * partition the broker assigns the group to (Java's String.hashCode of the group id, Kafka's
+ * Utils.abs, modulo the partitions), as a Kafka broker computes it.
+ */
+export async function groupCoordinatorOf(groupId: string): Promise<number> {
+  const admin = testKafka().admin();
+  await admin.connect();
+  try {
+    const [offsets] = (await admin.fetchTopicMetadata({ topics: ['__consumer_offsets'] })).topics;
+    const partitions = offsets?.partitions ?? [];
+    let hash = 0;
+    for (let i = 0; i < groupId.length; i++) hash = (Math.imul(31, hash) + groupId.charCodeAt(i)) | 0;
+    const index = (hash === -2147483648 ? 0 : Math.abs(hash)) % partitions.length;
+    const leader = partitions.find((p) => p.partitionId === index)?.leader;
+    if (leader === undefined) throw new Error(`no leader for __consumer_offsets partition ${index} (group ${groupId})`);
+    return leader;
+  } finally {
+    await admin.disconnect();
+  }
+}

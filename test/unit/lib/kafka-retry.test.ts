@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { mock, test } from 'node:test';
-import { retryCovering } from '../../../lib/kafka.js';
+import { consumerRetry, retryCovering } from '../../../lib/kafka.js';
 
 type Retrier = (opts: object) => (fn: () => Promise<unknown>) => Promise<unknown>;
 const createRetry = createRequire(import.meta.url)('kafkajs/src/retry/index.js') as Retrier;
@@ -46,4 +46,15 @@ test('the client keeps retrying an unreachable broker for at least KAFKA_MAX_OUT
 test("kafkajs's defaults give up after about 11 s: the reason services exited during a broker restart", async () => {
   const lastAttempt = await triesFor({});
   assert.ok(lastAttempt < 20_000, `${lastAttempt}`);
+});
+
+test('a consumer gives up after twice its session timeout, not after KAFKA_MAX_OUTAGE_MS: its restart finds a new group coordinator', async () => {
+  for (const sessionTimeoutMs of [6_000, 10_000, 30_000]) {
+    const settings = consumerRetry(sessionTimeoutMs);
+    for (let run = 0; run < 5; run++) {
+      const lastAttempt = await triesFor(settings);
+      assert.ok(lastAttempt >= 2 * sessionTimeoutMs, `session ${sessionTimeoutMs} ms: last attempt at ${lastAttempt} ms`);
+      assert.ok(lastAttempt <= 2 * sessionTimeoutMs * 1.25 + 2 * settings.maxRetryTime, `session ${sessionTimeoutMs} ms: still trying at ${lastAttempt} ms`);
+    }
+  }
 });

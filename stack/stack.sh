@@ -507,6 +507,9 @@ start_kafka3() { start_kafka_node kafka3; }
 install_kafka2() { install_kafka; }
 install_kafka3() { install_kafka; }
 
+# The page sizes: every test makes its own tables (about sixty a run), and QuestDB's default 16 MB
+# per column and partition filled 7-10 GB of disk a run with a few thousand rows; CI died of a full
+# disk. 128K is QuestDB's own advice for many tables; each one can still be set in the environment.
 start_questdb() {
   local root="$STACK_HOME/questdb/data"
   mkdir -p "$root"
@@ -519,6 +522,11 @@ start_questdb() {
     QDB_LINE_UDP_ENABLED=false \
     QDB_TELEMETRY_ENABLED=false \
     QDB_METRICS_ENABLED=true \
+    QDB_CAIRO_WRITER_DATA_APPEND_PAGE_SIZE="${QDB_CAIRO_WRITER_DATA_APPEND_PAGE_SIZE:-128K}" \
+    QDB_CAIRO_SYSTEM_WRITER_DATA_APPEND_PAGE_SIZE="${QDB_CAIRO_SYSTEM_WRITER_DATA_APPEND_PAGE_SIZE:-128K}" \
+    QDB_CAIRO_WRITER_DATA_INDEX_KEY_APPEND_PAGE_SIZE="${QDB_CAIRO_WRITER_DATA_INDEX_KEY_APPEND_PAGE_SIZE:-128K}" \
+    QDB_CAIRO_WRITER_DATA_INDEX_VALUE_APPEND_PAGE_SIZE="${QDB_CAIRO_WRITER_DATA_INDEX_VALUE_APPEND_PAGE_SIZE:-128K}" \
+    QDB_CAIRO_O3_COLUMN_MEMORY_SIZE="${QDB_CAIRO_O3_COLUMN_MEMORY_SIZE:-128K}" \
     "$java" -p "$QUESTDB_JAR" -m io.questdb/io.questdb.ServerMain -d "$root"
   STARTED_PID=$LAUNCHED_PID
 }
@@ -607,8 +615,20 @@ parse_services() {
   return 0
 }
 
+# Kafka takes a log dir offline (and a broker with none left stops) and QuestDB fails its commits
+# when the disk fills: a run that starts short of space fails far from the cause, so say it here.
+warn_low_disk() {
+  mkdir -p "$STACK_HOME"
+  local free_kb min_gb=${STACK_MIN_FREE_GB:-5}
+  free_kb="$(df -Pk "$STACK_HOME" 2>/dev/null | awk 'NR == 2 { print $4 }')"
+  if [[ $free_kb =~ ^[0-9]+$ ]] && (( free_kb < min_gb * 1024 * 1024 )); then
+    err "warning: $((free_kb / 1024)) MB free under $STACK_HOME (less than STACK_MIN_FREE_GB=$min_gb): Kafka and QuestDB stop writing when the disk fills. Free some space or set KMARKET_STACK_HOME to a roomier disk"
+  fi
+}
+
 cmd_up() {
   parse_services "$@"
+  warn_low_disk
   # The registry stores its data in Kafka.
   if [[ " ${SERVICES[*]} " == *" registry "* && " ${SERVICES[*]} " != *" kafka "* && " ${SERVICES[*]} " != *" kafka2 "* ]]; then
     parse_services kafka "${SERVICES[@]}"

@@ -514,6 +514,7 @@ start_questdb() {
   local root="$STACK_HOME/questdb/data"
   mkdir -p "$root"
   local java; java="$(command -v java)" || die "java (17) not found on PATH"
+  local step=128K
   launch questdb env \
     QDB_HTTP_NET_BIND_TO="127.0.0.1:$QUESTDB_HTTP_PORT" \
     QDB_HTTP_MIN_NET_BIND_TO="127.0.0.1:$QUESTDB_MIN_HTTP_PORT" \
@@ -522,11 +523,11 @@ start_questdb() {
     QDB_LINE_UDP_ENABLED=false \
     QDB_TELEMETRY_ENABLED=false \
     QDB_METRICS_ENABLED=true \
-    QDB_CAIRO_WRITER_DATA_APPEND_PAGE_SIZE="${QDB_CAIRO_WRITER_DATA_APPEND_PAGE_SIZE:-128K}" \
-    QDB_CAIRO_SYSTEM_WRITER_DATA_APPEND_PAGE_SIZE="${QDB_CAIRO_SYSTEM_WRITER_DATA_APPEND_PAGE_SIZE:-128K}" \
-    QDB_CAIRO_WRITER_DATA_INDEX_KEY_APPEND_PAGE_SIZE="${QDB_CAIRO_WRITER_DATA_INDEX_KEY_APPEND_PAGE_SIZE:-128K}" \
-    QDB_CAIRO_WRITER_DATA_INDEX_VALUE_APPEND_PAGE_SIZE="${QDB_CAIRO_WRITER_DATA_INDEX_VALUE_APPEND_PAGE_SIZE:-128K}" \
-    QDB_CAIRO_O3_COLUMN_MEMORY_SIZE="${QDB_CAIRO_O3_COLUMN_MEMORY_SIZE:-128K}" \
+    QDB_CAIRO_WRITER_DATA_APPEND_PAGE_SIZE="${QDB_CAIRO_WRITER_DATA_APPEND_PAGE_SIZE:-$step}" \
+    QDB_CAIRO_SYSTEM_WRITER_DATA_APPEND_PAGE_SIZE="${QDB_CAIRO_SYSTEM_WRITER_DATA_APPEND_PAGE_SIZE:-$step}" \
+    QDB_CAIRO_WRITER_DATA_INDEX_KEY_APPEND_PAGE_SIZE="${QDB_CAIRO_WRITER_DATA_INDEX_KEY_APPEND_PAGE_SIZE:-$step}" \
+    QDB_CAIRO_WRITER_DATA_INDEX_VALUE_APPEND_PAGE_SIZE="${QDB_CAIRO_WRITER_DATA_INDEX_VALUE_APPEND_PAGE_SIZE:-$step}" \
+    QDB_CAIRO_O3_COLUMN_MEMORY_SIZE="${QDB_CAIRO_O3_COLUMN_MEMORY_SIZE:-$step}" \
     "$java" -p "$QUESTDB_JAR" -m io.questdb/io.questdb.ServerMain -d "$root"
   STARTED_PID=$LAUNCHED_PID
 }
@@ -620,6 +621,7 @@ parse_services() {
 warn_low_disk() {
   mkdir -p "$STACK_HOME"
   local free_kb min_gb=${STACK_MIN_FREE_GB:-5}
+  [[ $min_gb =~ ^[0-9]+$ ]] || die "STACK_MIN_FREE_GB must be a whole number of GB (got '$min_gb'): e.g. 5, or 0 to switch the low-disk warning off"
   free_kb="$(df -Pk "$STACK_HOME" 2>/dev/null | awk 'NR == 2 { print $4 }')"
   if [[ $free_kb =~ ^[0-9]+$ ]] && (( free_kb < min_gb * 1024 * 1024 )); then
     err "warning: $((free_kb / 1024)) MB free under $STACK_HOME (less than STACK_MIN_FREE_GB=$min_gb): Kafka and QuestDB stop writing when the disk fills. Free some space or set KMARKET_STACK_HOME to a roomier disk"

@@ -61,8 +61,10 @@ export const consumerConfigSpec = defineConfig({
 process.env['KAFKAJS_NO_PARTITIONER_WARNING'] ??= '1';
 
 /**
- * kafkajs client whose own logs go through our pino logger (WARN and above by default), with the
- * conditions kafkajs retries by itself (broker away, coordinator moving) downgraded: see KafkaLogLevels.
+ * kafkajs client whose own logs go through our pino logger, with the conditions kafkajs retries by
+ * itself (broker away, coordinator moving) downgraded: see KafkaLogLevels. kafkajs logs WARN and above,
+ * and everything when the service runs at LOG_LEVEL=debug: a client that stops delivering leaves no
+ * trace of what it was doing otherwise (every request it sends and every answer).
  */
 export function createKafka(
   opts: { brokers: readonly string[]; clientId: string; logger: Logger; maxOutageMs?: number } & Omit<Partial<KafkaConfig>, 'brokers'>,
@@ -73,7 +75,7 @@ export function createKafka(
   return new Kafka({
     brokers: [...brokers],
     clientId,
-    logLevel: logLevel.WARN,
+    logLevel: logger.isLevelEnabled('debug') ? logLevel.DEBUG : logLevel.WARN,
     retry: retryCovering(maxOutageMs),
     logCreator: () => (entry: LogEntry) => {
       const level = levels.levelOf(entry);

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { logLevel } from 'kafkajs';
+import { createKafka } from '../../../lib/kafka.js';
 import { KafkaLogLevels } from '../../../lib/kafka-log.js';
+import { createLogger } from '../../../lib/logger.js';
 
 const line = (level: logLevel, namespace: string, message: string, extra: Record<string, unknown> = {}) => ({
   level,
@@ -51,4 +54,20 @@ test('what kafkajs does not retry stays an error, and other levels keep theirs',
   }
   assert.equal(levels.levelOf(line(logLevel.WARN, 'Runner', 'The group is rebalancing, re-joining')), 'warn');
   assert.equal(levels.levelOf(line(logLevel.INFO, 'Consumer', 'Starting')), 'info');
+});
+
+test("LOG_LEVEL=debug also turns on kafkajs's own debug lines; any other level keeps kafkajs at WARN", async () => {
+  const logged = async (level: string) => {
+    let out = '';
+    const sink = new Writable({ write(chunk, _enc, cb) { out += chunk.toString(); cb(); } });
+    const kafka = createKafka({ brokers: ['127.0.0.1:1'], clientId: 'c', logger: createLogger('test', { level, destination: sink }) });
+    kafka.logger().debug('debug probe');
+    kafka.logger().info('info probe');
+    kafka.logger().warn('warn probe');
+    await new Promise((r) => setImmediate(r));
+    return ['debug', 'info', 'warn'].filter((l) => out.includes(`${l} probe`));
+  };
+  assert.deepEqual(await logged('debug'), ['debug', 'info', 'warn']);
+  assert.deepEqual(await logged('info'), ['warn']);
+  assert.deepEqual(await logged('warn'), ['warn']);
 });

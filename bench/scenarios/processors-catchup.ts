@@ -58,11 +58,19 @@ export async function serviceCatchUp(entry: string, env: Record<string, string>,
   }
 }
 
+/** Wall time per tick of each layer, from the medians: what each adds to the one below it. */
+function timeSplit(raw: number, runtime: number, decode: number, candles: number): string {
+  const us = (rate: number) => 1e6 / rate;
+  const f = (x: number) => x.toFixed(2);
+  return `per tick: raw consume ${f(us(raw))} µs, + runtime ${f(us(runtime) - us(raw))}, + decode and validation ${f(us(decode) - us(runtime))}, + candle windows and outputs ${f(us(candles) - us(decode))} = ${f(us(candles))} µs`;
+}
+
 export const scenario: BenchScenario = {
   name: 'processors-catchup',
   description:
     `${TICKS.toLocaleString('en-US')} ticks of ${SYMBOLS.toLocaleString('en-US')} symbols already in Kafka (6 partitions). Raw kafkajs eachBatch consume and ` +
-    `the 1 s candle processor from scratch (transactions on), alternated ${ROUNDS} times in one run (medians); then, once each, the ` +
+    `the 1 s candle processor from scratch (transactions on), each followed by the same runtime with a processor that does nothing ` +
+    `(ticks undecoded, then decoded and validated), alternated ${ROUNDS} times in one run (medians); then, once each, the ` +
     'roll-ups (1 m … 1 d) from scratch over the 1 s candles and the indicators (all six intervals) over all candles, and a restart of the ' +
     'indicators to time their changelog restore and read their memory.',
   needsStack: true,
@@ -81,12 +89,18 @@ export const scenario: BenchScenario = {
       const cpuAtStart = cpuTimes();
       const raw: number[] = [];
       const candles: number[] = [];
+      const floors: Record<'runtime' | 'decode', number[]> = { runtime: [], decode: [] };
       let chain: BenchFigure[] = [];
       for (let round = 0; round < ROUNDS; round++) {
         raw.push(await rawConsume(ticksTopic, produced));
         const { rate, service } = await serviceCatchUp('stream-processors/candles/main.js', { ...env, CANDLES_APP_ID: `${ns.id}-candles-${round}` }, 'candles_ticks_in_total', produced);
         candles.push(rate);
         await service.stop();
+        for (const floor of ['runtime', 'decode'] as const) {
+          const f = await serviceCatchUp('bench/runtime-floor.js', { ...env, RUNTIME_FLOOR: floor, RUNTIME_FLOOR_APP_ID: `${ns.id}-floor-${floor}-${round}` }, 'floor_ticks_in_total', produced);
+          floors[floor].push(f.rate);
+          await f.service.stop();
+        }
         if (round > 0) continue;
         // The 1 s topic now holds exactly one run's candles: the rest of the chain reads it once.
         const candles1s = (await admin.connect().then(() => admin.fetchTopicOffsets(`${ns.topicNamespace}market.candles.1s.v1`))).reduce((s, o) => s + Number(o.high) - Number(o.low), 0);
@@ -113,6 +127,8 @@ export const scenario: BenchScenario = {
         { name: 'raw kafkajs eachBatch consume, median', value: median(raw), unit: 'msgs/s', notes: `runs: ${raw.map((r) => Math.round(r)).join(', ')}` },
         { name: '1 s candle processor from scratch, median', value: median(candles), unit: 'ticks/s', notes: `runs: ${candles.map((r) => Math.round(r)).join(', ')}` },
         { name: 'candle processor / raw consume (same run)', value: median(candles.map((c, i) => c / (raw[i] as number))), unit: '×', target: 0.7 },
+        { name: 'the runtime alone (ticks undecoded, a processor that does nothing) / raw consume', value: median(floors.runtime.map((f, i) => f / (raw[i] as number))), unit: '×', notes: `runs: ${floors.runtime.map((r) => Math.round(r)).join(', ')} ticks/s` },
+        { name: 'the runtime with each tick decoded and validated, nothing else / raw consume', value: median(floors.decode.map((f, i) => f / (raw[i] as number))), unit: '×', notes: `runs: ${floors.decode.map((r) => Math.round(r)).join(', ')} ticks/s; ${timeSplit(median(raw), median(floors.runtime), median(floors.decode), median(candles))}` },
         ...chain,
         { name: 'CPU taken by the hypervisor (steal) during the run', value: Math.round(steal * 100), unit: '%' },
       ];

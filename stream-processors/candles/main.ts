@@ -1,14 +1,14 @@
 import { defineConfig } from '../../lib/config.js';
 import { Counter, Gauge, Histogram } from '../../lib/metrics.js';
-import { AvroSerde, readerOf, registryConfigSpec } from '../../lib/serde.js';
+import { AvroSerde, registryConfigSpec } from '../../lib/serde.js';
 import { runService } from '../../lib/service.js';
 import { MICROS_PER_MS, MICROS_PER_SECOND } from '../../lib/time.js';
 import { topicCatalogue } from '../../lib/topics.js';
 import { CandleSchema, TickSchema } from '../../schemas/generated/schemas.js';
 import type { Candle, Tick } from '../../schemas/generated/types.js';
-import { TICK_VALIDATED_FIELDS, validateTick } from '../../schemas/validation.js';
 import { deadLettersFor, StreamApp, startStreamApps, streamAppConfigSpec, streamAppSettings } from '../runtime/kafka-runtime.js';
 import { CandleProcessor, type CandleOutputs } from './processor.js';
+import { tradeInput } from './trade-input.js';
 import type { TradeInput } from './windows.js';
 
 const config = defineConfig({
@@ -20,11 +20,6 @@ const config = defineConfig({
 });
 
 const INTERVAL = '1s';
-
-/** What a tick is read as: the fields its validation and a trade need; the others are skipped undecoded. */
-const TICK_FIELDS = [...TICK_VALIDATED_FIELDS, 'sequence', 'marketSession'] as const;
-type TickRead = Pick<Tick, (typeof TICK_FIELDS)[number]>;
-const tickReader = readerOf(TickSchema, TICK_FIELDS);
 
 await runService({
   name: 'candle-processor',
@@ -52,14 +47,7 @@ await runService({
 
     const app = new StreamApp<TradeInput, CandleOutputs>({
       ...streamAppSettings(c, c.applicationId, 'candle-processor'),
-      input: {
-        topic: topics.ticks,
-        decode: (value) => {
-          const tick = serde.decode<TickRead>(value, tickReader);
-          return tick instanceof Promise ? tick.then(toTrade) : toTrade(tick);
-        },
-        timestamp: (t) => t.time,
-      },
+      input: tradeInput(serde, topics.ticks),
       outputs: {
         candles: {
           topic: output,
@@ -93,8 +81,3 @@ await runService({
     logger.info({ input: topics.ticks.name, output: output.name, applicationId: c.applicationId }, 'candle processor running');
   },
 });
-
-function toTrade(t: TickRead): TradeInput {
-  validateTick(t);
-  return { symbol: t.symbol, time: t.exchangeTime, sequence: t.sequence, price: t.price, quantity: t.quantity, session: t.marketSession };
-}

@@ -13,14 +13,22 @@
  *     symbol across venues, in the processor's input order), and the figure is
  *     now − that tick's ingest_time: produce → processor → its next emission (every
  *     CANDLE_UPDATE_INTERVAL_MS) and transaction commit → sink → visible;
- *   - the same candle's systimestamp() − emitted_at: the part after the emission alone.
+ *   - the same candle's systimestamp() − emitted_at: the part after the emission alone, split in
+ *     two: a read_committed consumer of the 1 s topic times each in-progress version from its
+ *     emission to its arrival (the processor's commit and Kafka), and each sample also reads QuestDB's
+ *     wal_tables(): transactions the sink committed that QuestDB has not applied yet (not visible).
  * p50 / p99 / max of both, the CPU of each process, and the machine's steal.
  */
+import type { Consumer } from 'kafkajs';
+import { testKafka } from '../../test/helpers/kafka.js';
 import { metricValue } from '../../test/helpers/metrics.js';
 import { sliceEnv, stopAll } from '../../test/helpers/pipeline.js';
 import { isoToMicros, questdbQuery } from '../../test/helpers/questdb.js';
 import { startService, type RunningService } from '../../test/helpers/service-process.js';
+import { stackEnv } from '../../test/helpers/stack.js';
 import { waitFor } from '../../test/helpers/wait.js';
+import { AvroSerde } from '../../lib/serde.js';
+import type { Candle } from '../../schemas/generated/types.js';
 import { cpuTimes, loadAverage, stealShare, type BenchFigure, type BenchScenario } from '../harness.js';
 import { questdbCpuSeconds } from '../questdb-probe.js';
 import { followSimulator } from '../simulator-run.js';
@@ -36,6 +44,7 @@ const quantile = (xs: number[], q: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
 };
+const largest = (xs: number[]) => xs.reduce((a, b) => Math.max(a, b), Number.NEGATIVE_INFINITY);
 
 export const scenario: BenchScenario = {
   name: 'sink-freshness',
@@ -49,9 +58,28 @@ export const scenario: BenchScenario = {
     const processor = startService('stream-processors/candles/main.js', env);
     const sink = startService('sinks/questdb/main.js', { ...env, SINK_TOPICS: 'market.ticks.v1,market.candles.1s.v1,market.orderbook.v1' });
     const services: RunningService[] = [processor, sink];
+    const readers: Consumer[] = [];
     try {
       await processor.waitForLog(/candle processor running/);
       await sink.waitForLog(/QuestDB sink running/);
+      // Emission → readable by a read_committed consumer, per in-progress version, while sampling.
+      const serde = new AvroSerde(stackEnv().SCHEMA_REGISTRY_URL);
+      const toKafka: number[] = [];
+      let sampling = false;
+      const reader = testKafka().consumer({ groupId: `${ns.id}-freshness-reader`, readUncommitted: false, maxWaitTimeInMs: 100 });
+      readers.push(reader);
+      await reader.connect();
+      await reader.subscribe({ topic: `${ns.topicNamespace}market.candles.1s.v1`, fromBeginning: true });
+      await reader.run({
+        eachBatch: async ({ batch }) => {
+          const now = Date.now() * 1000;
+          if (!sampling) return;
+          for (const m of batch.messages) {
+            const c = await serde.decode<Candle>(m.value);
+            if (!c.isFinal) toKafka.push((now - c.emittedAt) / 1000);
+          }
+        },
+      });
       const sim = startService('producers/simulator/main.js', {
         ...env, SIM_SYMBOLS: String(SYMBOLS), SIM_TICKS_PER_SECOND: String(RATE), SIM_ORDERBOOKS: 'true', SIM_DURATION_SECONDS: String(WARM_UP_S + SAMPLE_S + 2),
       });
@@ -66,6 +94,9 @@ export const scenario: BenchScenario = {
       const tickLag: number[] = [];
       const candleLag: number[] = [];
       const seen: Array<{ now: number; symbol: string; ts: string; count: number }> = [];
+      const walLag = new Map<string, number[]>();
+      const walSql = `select name, writerTxn, sequencerTxn from wal_tables() where name in ('${['ticks', 'candles_1s', 'orderbook'].map((t) => ns.tablePrefix + t).join("', '")}')`;
+      sampling = true;
       const sql = `select systimestamp() now, t.tick, c.candle, c.symbol, c.ts, c.trade_count from (select max(ingest_time) tick from "${ns.tablePrefix}ticks" where ts > dateadd('s', -30, now())) t ` +
         `cross join (select emitted_at candle, symbol, ts, trade_count from "${ns.tablePrefix}candles_1s" where ts > dateadd('s', -30, now()) and not is_final order by emitted_at desc limit 1) c`;
       while (performance.now() - t0 < SAMPLE_S * 1000) {
@@ -77,8 +108,13 @@ export const scenario: BenchScenario = {
           candleLag.push((now - isoToMicros(r['candle'] as string)) / 1000);
           seen.push({ now, symbol: r['symbol'] as string, ts: r['ts'] as string, count: Number(r['trade_count']) });
         }
+        for (const w of await questdbQuery(walSql)) {
+          const table = String(w['name']).slice(ns.tablePrefix.length);
+          walLag.set(table, [...(walLag.get(table) ?? []), Number(w['sequencerTxn']) - Number(w['writerTxn'])]);
+        }
         await new Promise((res) => setTimeout(res, Math.max(0, next - performance.now())));
       }
+      sampling = false;
       const seconds = (performance.now() - t0) / 1000;
       const cpu1 = await cpu();
       const steal = stealShare(machine, cpuTimes());
@@ -103,10 +139,16 @@ export const scenario: BenchScenario = {
         { name: 'newest in-progress candle after the newest tick it contains, p99', value: ms(quantile(candleTickLag, 0.99)), unit: 'ms', target: 750, higherIsBetter: false },
         { name: 'newest in-progress candle after the newest tick it contains, max', value: ms(Math.max(...candleTickLag)), unit: 'ms', higherIsBetter: false },
         { name: 'newest in-progress candle after its emission (now − max(emitted_at)), p99', value: ms(quantile(candleLag, 0.99)), unit: 'ms', higherIsBetter: false },
+        {
+          name: 'of which emission → readable in Kafka (read_committed), p99', value: ms(quantile(toKafka, 0.99)), unit: 'ms', higherIsBetter: false,
+          notes: `${toKafka.length} in-progress versions; p50 ${ms(quantile(toKafka, 0.5))} / p99 ${ms(quantile(toKafka, 0.99))} / max ${ms(largest(toKafka))} ms (the processor's commit every COMMIT_INTERVAL_MS, then Kafka); ` +
+            `QuestDB transactions committed by the sink but not yet applied (invisible to SQL), p50 / p99 / max per sample: ${[...walLag].map(([t, v]) => `${t} ${quantile(v, 0.5)} / ${quantile(v, 0.99)} / ${largest(v)}`).join(', ')}`,
+        },
         { name: 'trades per second produced', value: Math.round(ticks / simSeconds), unit: 'ticks/s', target: RATE * 0.98, notes: `${ticks} trades and ${books} order books in ${simSeconds.toFixed(1)} s; simulator's largest lag behind real time ${maxLag.toFixed(2)} s` },
         { name: 'CPU while sampling: sink', value: Number(cores('sink')), unit: 'cores', notes: `simulator ${cores('sim')}, candle processor ${cores('processor')}, sink ${cores('sink')}, QuestDB ${cores('questdb')} cores (of 2, with Kafka and the rest beside them); ${Math.round(steal * 100)}% steal; load average ${loadAverage()}` },
       ];
     } finally {
+      await Promise.all(readers.map((r) => r.disconnect()));
       await stopAll(...services);
     }
   },

@@ -8,6 +8,7 @@ import type { TopicSpec } from '../../lib/topics.js';
 import { decodeCheckpointMetadata, encodeCheckpointMetadata } from './checkpoint.js';
 import { ProcessorFailure, type Metrics, type OutputSpec, type SessionLike, type StreamAppOptions } from './options.js';
 import { DeliveryWatch } from './delivery-watch.js';
+import { ENDED, EndSignal } from './end-signal.js';
 import { changelogTopicName } from './store.js';
 import { sendChunks } from './send-chunks.js';
 import { PartitionTask } from './task.js';
@@ -54,6 +55,8 @@ export class Session<In, Out> implements SessionLike {
   running = false;
   readonly ended: Promise<unknown>;
   private endWith!: (err: unknown) => void;
+  /** The same end, for the waits of each batch (see EndSignal: racing `ended` itself leaked). */
+  private readonly end = new EndSignal();
   private alive = true;
   private readonly kafka: Kafka;
   private admin: Admin | null = null;
@@ -101,6 +104,7 @@ export class Session<In, Out> implements SessionLike {
     this.alive = false;
     this.running = false;
     this.endWith(err);
+    this.end.end();
   }
 
   async start(): Promise<void> {
@@ -178,8 +182,7 @@ export class Session<In, Out> implements SessionLike {
       eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset }) => {
         try {
           // A session that ends while this batch waits (see stallOf) lets the consumer go at once.
-          const ended = this.ended.then(() => 'ended' as const);
-          const outcome = await Promise.race([ended, this.queue.run(async () => {
+          const outcome = await this.end.race(this.queue.run(async () => {
             if (!this.alive || !isRunning() || isStale()) return;
             const last = await this.processBatch(batch.partition, batch.messages);
             if (last !== null) {
@@ -188,8 +191,8 @@ export class Session<In, Out> implements SessionLike {
               else this.catchingUp.delete(batch.partition);
             }
             if (this.commitDue(Date.now())) await this.flush();
-          })]);
-          if (outcome === 'ended') return;
+          }));
+          if (outcome === ENDED) return;
         } catch (err) {
           // Not rethrown: kafkajs would log it and retry the batch into state that may be ahead.
           this.fail(err);
@@ -211,6 +214,7 @@ export class Session<In, Out> implements SessionLike {
     this.alive = false;
     this.running = false;
     this.endWith(null);
+    this.end.end();
     for (const t of this.tasks.values()) t.close();
     this.tasks.clear();
     const quietly = async (what: string, f: (() => Promise<void>) | undefined) => {

@@ -19,7 +19,6 @@
  *     wal_tables(): transactions the sink committed that QuestDB has not applied yet (not visible).
  * p50 / p99 / max of both, the CPU of each process, and the machine's steal.
  */
-import type { Consumer } from 'kafkajs';
 import { testKafka } from '../../test/helpers/kafka.js';
 import { metricValue } from '../../test/helpers/metrics.js';
 import { sliceEnv, stopAll } from '../../test/helpers/pipeline.js';
@@ -58,16 +57,14 @@ export const scenario: BenchScenario = {
     const processor = startService('stream-processors/candles/main.js', env);
     const sink = startService('sinks/questdb/main.js', { ...env, SINK_TOPICS: 'market.ticks.v1,market.candles.1s.v1,market.orderbook.v1' });
     const services: RunningService[] = [processor, sink];
-    const readers: Consumer[] = [];
+    // Emission → readable by a read_committed consumer, per in-progress version, while sampling.
+    const reader = testKafka().consumer({ groupId: `${ns.id}-freshness-reader`, readUncommitted: false, maxWaitTimeInMs: 100 });
     try {
       await processor.waitForLog(/candle processor running/);
       await sink.waitForLog(/QuestDB sink running/);
-      // Emission → readable by a read_committed consumer, per in-progress version, while sampling.
       const serde = new AvroSerde(stackEnv().SCHEMA_REGISTRY_URL);
       const toKafka: number[] = [];
       let sampling = false;
-      const reader = testKafka().consumer({ groupId: `${ns.id}-freshness-reader`, readUncommitted: false, maxWaitTimeInMs: 100 });
-      readers.push(reader);
       await reader.connect();
       await reader.subscribe({ topic: `${ns.topicNamespace}market.candles.1s.v1`, fromBeginning: true });
       await reader.run({
@@ -110,7 +107,9 @@ export const scenario: BenchScenario = {
         }
         for (const w of await questdbQuery(walSql)) {
           const table = String(w['name']).slice(ns.tablePrefix.length);
-          walLag.set(table, [...(walLag.get(table) ?? []), Number(w['sequencerTxn']) - Number(w['writerTxn'])]);
+          let lags = walLag.get(table);
+          if (!lags) walLag.set(table, (lags = []));
+          lags.push(Number(w['sequencerTxn']) - Number(w['writerTxn']));
         }
         await new Promise((res) => setTimeout(res, Math.max(0, next - performance.now())));
       }
@@ -148,7 +147,7 @@ export const scenario: BenchScenario = {
         { name: 'CPU while sampling: sink', value: Number(cores('sink')), unit: 'cores', notes: `simulator ${cores('sim')}, candle processor ${cores('processor')}, sink ${cores('sink')}, QuestDB ${cores('questdb')} cores (of 2, with Kafka and the rest beside them); ${Math.round(steal * 100)}% steal; load average ${loadAverage()}` },
       ];
     } finally {
-      await Promise.all(readers.map((r) => r.disconnect()));
+      await reader.disconnect();
       await stopAll(...services);
     }
   },

@@ -1,5 +1,4 @@
-import type { AvroSerde } from '../../lib/serde.js';
-import { readerOf } from '../../lib/serde.js';
+import { readerOf, type AvroSerde } from '../../lib/serde.js';
 import type { TopicSpec } from '../../lib/topics.js';
 import { TickSchema } from '../../schemas/generated/schemas.js';
 import type { Tick } from '../../schemas/generated/types.js';

@@ -54,8 +54,8 @@ export function stallOf(s: { now: number; stallMs: number; lastAnswer: number; b
 export class Session<In, Out> implements SessionLike {
   running = false;
   readonly ended: Promise<unknown>;
+  /** Settles `ended` and releases the waits of every batch (see EndSignal: racing `ended` itself leaked). */
   private endWith!: (err: unknown) => void;
-  /** The same end, for the waits of each batch (see EndSignal: racing `ended` itself leaked). */
   private readonly end = new EndSignal();
   private alive = true;
   private readonly kafka: Kafka;
@@ -86,7 +86,12 @@ export class Session<In, Out> implements SessionLike {
   private readonly catchingUp = new Set<number>();
 
   constructor(private readonly o: StreamAppOptions<In, Out>, private readonly m: Metrics) {
-    this.ended = new Promise((resolve) => (this.endWith = resolve));
+    this.ended = new Promise((resolve) => {
+      this.endWith = (err) => {
+        resolve(err);
+        this.end.end();
+      };
+    });
     this.kafka = createKafka({ brokers: o.brokers, clientId: o.clientId, logger: o.logger, maxOutageMs: o.maxOutageMs });
     for (const [name, spec] of Object.entries(o.outputs) as Array<[string, OutputSpec<unknown>]>) this.encoders.set(name, spec);
   }
@@ -104,7 +109,6 @@ export class Session<In, Out> implements SessionLike {
     this.alive = false;
     this.running = false;
     this.endWith(err);
-    this.end.end();
   }
 
   async start(): Promise<void> {
@@ -214,7 +218,6 @@ export class Session<In, Out> implements SessionLike {
     this.alive = false;
     this.running = false;
     this.endWith(null);
-    this.end.end();
     for (const t of this.tasks.values()) t.close();
     this.tasks.clear();
     const quietly = async (what: string, f: (() => Promise<void>) | undefined) => {

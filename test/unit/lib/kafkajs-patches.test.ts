@@ -52,7 +52,7 @@ function referenceVarLong(n: number): Buffer {
 }
 
 test('kafkajs is installed with the project patches (npm install runs patch-package)', () => {
-  for (const file of ['producer/groupMessagesPerPartition.js', 'producer/sendMessages.js', 'protocol/encoder.js', 'protocol/recordBatch/crc32C/crc32C.js', 'protocol/recordBatch/record/v0/index.js', 'protocol/requests/produce/v3/request.js']) {
+  for (const file of ['producer/groupMessagesPerPartition.js', 'producer/sendMessages.js', 'protocol/encoder.js', 'protocol/recordBatch/crc32C/crc32C.js', 'protocol/recordBatch/record/v0/index.js', 'protocol/requests/produce/v3/request.js', 'protocol/recordBatch/record/v0/decoder.js', 'protocol/recordBatch/v0/decoder.js', 'consumer/batch.js']) {
     assert.match(readFileSync(require.resolve(`kafkajs/src/${file}`), 'utf8'), /kmarket patch/, `${file} is patched`);
   }
 });
@@ -158,4 +158,63 @@ test('a produce request carries the lowest and highest timestamp of its batch an
     else assert.ok(Number(r.timestamp) >= before && Number(r.timestamp) <= Date.now(), 'no timestamp: now');
   });
   assert.deepEqual(Object.fromEntries(Object.entries(batch.records[0]?.headers ?? {}).map(([k, v]) => [k, Array.isArray(v) ? v.map(String) : v.toString()])), { a: 'x', b: ['y', 'z'] });
+});
+
+const Long64 = require('kafkajs/src/utils/long.js') as { fromValue(v: unknown): unknown };
+const encodeRecord = require('kafkajs/src/protocol/recordBatch/record/v0/index.js') as (args: { offsetDelta: number; timestampDelta: unknown; key: Buffer | null; value: Buffer | null; headers?: Record<string, string> }) => unknown;
+const { RecordBatch: encodeRecordBatch } = require('kafkajs/src/protocol/recordBatch/v0/index.js') as { RecordBatch: (args: { firstOffset: unknown; firstTimestamp: unknown; maxTimestamp: unknown; lastOffsetDelta: number; records: unknown[] }) => Promise<EncoderInstance> };
+const decodeRecordBatch = require('kafkajs/src/protocol/recordBatch/v0/decoder.js') as (d: unknown) => Promise<{ records: Array<{ offset: string; timestamp: string; key: Buffer | null; value: Buffer | null; headers: Record<string, Buffer> }> }>;
+const FetchDecoder = require('kafkajs/src/protocol/decoder.js') as new (b: Buffer) => unknown;
+const KafkaBatch = require('kafkajs/src/consumer/batch.js') as new (topic: string, fetchedOffset: string, data: { partition: number; highWatermark: string; abortedTransactions: unknown[]; messages: Array<{ offset: string; isControlRecord?: boolean }> }) => { messages: Array<{ offset: string }> };
+
+/** A record batch as kafkajs's producer writes it, from BigInt values: every offset and timestamp is known exactly. */
+async function recordBatchOf(firstOffset: bigint, firstTimestamp: bigint, timestampDeltas: bigint[]): Promise<Buffer> {
+  const records = timestampDeltas.map((d, i) => encodeRecord({ offsetDelta: i, timestampDelta: Long64.fromValue(d.toString()), key: i % 3 === 0 ? null : Buffer.from(`k${i}`), value: Buffer.from(`v${i}`), ...(i % 4 === 1 ? { headers: { h: `x${i}` } } : {}) }));
+  const maxTimestamp = timestampDeltas.reduce((m, d) => (firstTimestamp + d > m ? firstTimestamp + d : m), firstTimestamp);
+  const encoded = await encodeRecordBatch({ firstOffset: Long64.fromValue(firstOffset.toString()), firstTimestamp: Long64.fromValue(firstTimestamp.toString()), maxTimestamp: Long64.fromValue(maxTimestamp.toString()), lastOffsetDelta: timestampDeltas.length - 1, records });
+  return encoded.buffer;
+}
+
+test('decoded records carry the exact offset and timestamp (Number fast path and Long path alike), key, value and headers', async () => {
+  const TWO_53 = 2n ** 53n;
+  const firstOffsets = [0n, 1_234_567n, 2n ** 40n + 17n, TWO_53 - 3n, 2n ** 62n];
+  const firstTimestamps = [1_763_600_000_000n, 0n, -1n, TWO_53 - 2n, -TWO_53 + 2n, 2n ** 60n];
+  // Deltas a varlong holds in up to 7 bytes (|d| < 2^48) and beyond, across 2^53 from either side.
+  const deltas = [0n, 1n, -1n, 63n, -64n, 1_000n, -86_400_000n, 2n ** 48n - 1n, -(2n ** 48n), 2n ** 48n, -(2n ** 48n) - 1n, 2n ** 50n, -(2n ** 55n), 2n ** 62n];
+  let checked = 0;
+  for (const firstOffset of firstOffsets) {
+    for (const firstTimestamp of firstTimestamps) {
+      const usable = deltas.filter((d) => firstTimestamp + d < 2n ** 63n && firstTimestamp + d >= -(2n ** 63n));
+      const batch = await decodeRecordBatch(new FetchDecoder(await recordBatchOf(firstOffset, firstTimestamp, usable)));
+      assert.equal(batch.records.length, usable.length);
+      batch.records.forEach((r, i) => {
+        const where = `first offset ${firstOffset}, first timestamp ${firstTimestamp}, delta ${usable[i]}`;
+        assert.equal(r.offset, (firstOffset + BigInt(i)).toString(), where);
+        assert.equal(r.timestamp, (firstTimestamp + (usable[i] as bigint)).toString(), where);
+        assert.equal(r.key?.toString() ?? null, i % 3 === 0 ? null : `k${i}`);
+        assert.equal(r.value?.toString(), `v${i}`);
+        assert.deepEqual(Object.fromEntries(Object.entries(r.headers).map(([k, v]) => [k, v.toString()])), i % 4 === 1 ? { h: `x${i}` } : {});
+        checked++;
+      });
+    }
+  }
+  assert.ok(checked > 300);
+});
+
+test('a batch with log-append time gives every record the max timestamp of the batch', async () => {
+  const buffer = await recordBatchOf(500n, 1_763_600_000_000n, [0n, 5n, -3n, 2n ** 50n]);
+  // Attributes sit after first offset (8), length (4), leader epoch (4), magic (1) and CRC (4); bit 3 is the timestamp type.
+  buffer.writeInt16BE(buffer.readInt16BE(21) | 0x8, 21);
+  const batch = await decodeRecordBatch(new FetchDecoder(buffer));
+  assert.deepEqual(batch.records.map((r) => r.timestamp), Array(4).fill((1_763_600_000_000n + 2n ** 50n).toString()));
+  assert.deepEqual(batch.records.map((r) => r.offset), ['500', '501', '502', '503']);
+});
+
+test('a fetched batch keeps exactly the messages at or after the fetched offset, on both sides of 2^53', () => {
+  for (const fetched of [0n, 1_000n, 2n ** 53n - 2n, 2n ** 53n + 1n, 2n ** 62n]) {
+    const offsets = [-3n, -1n, 0n, 1n, 2n, 5n].map((d) => fetched + d).filter((o) => o >= 0n);
+    const messages = offsets.map((o) => ({ offset: o.toString() }));
+    const batch = new KafkaBatch('t', fetched.toString(), { partition: 0, highWatermark: (fetched + 10n).toString(), abortedTransactions: [], messages });
+    assert.deepEqual(batch.messages.map((m) => m.offset), offsets.filter((o) => o >= fetched).map(String), `fetched ${fetched}`);
+  }
 });

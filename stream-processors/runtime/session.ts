@@ -25,8 +25,9 @@ const CATCH_UP_LAG = 10_000;
 const CATCH_UP_MAX_PENDING = 50_000;
 
 /**
- * Time from the start of one commit to the start of the next: commitIntervalMs; while some partition is catching up, catchUpCommitIntervalMs
- * (never shorter), unless CATCH_UP_MAX_PENDING outputs already wait — the same outputs in fewer transactions.
+ * Time from the start of one commit to the start of the next: commitIntervalMs; while some partition is
+ * catching up, catchUpCommitIntervalMs (never shorter), unless CATCH_UP_MAX_PENDING outputs already wait —
+ * the same outputs in fewer transactions.
  */
 export function commitInterval(o: Pick<StreamAppOptions<unknown, unknown>, 'commitIntervalMs' | 'catchUpCommitIntervalMs'>, catchingUp: boolean, pendingOutputs: number): number {
   if (!catchingUp || pendingOutputs >= CATCH_UP_MAX_PENDING) return o.commitIntervalMs;

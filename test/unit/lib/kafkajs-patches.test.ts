@@ -21,7 +21,17 @@ interface EncoderInstance {
   writeInt32(v: number): EncoderInstance;
   writeVarIntBytes(v: Buffer | string | null): EncoderInstance;
 }
-const Long = require('kafkajs/src/utils/long.js') as { fromNumber(n: number): unknown };
+const decodeRecordBatch = require('kafkajs/src/protocol/recordBatch/v0/decoder.js') as (d: unknown) => Promise<{
+  firstTimestamp: string;
+  maxTimestamp: string;
+  records: Array<{ key: Buffer | null; value: Buffer | null; timestamp: string; offset: string; headers: Record<string, Buffer | Buffer[]> }>;
+}>;
+const Long = require('kafkajs/src/utils/long.js') as { fromNumber(n: number): unknown; fromValue(v: unknown): unknown };
+const Decoder = require('kafkajs/src/protocol/decoder.js') as new (b: Buffer) => {
+  readString(): string | null;
+  readInt16(): number;
+  readInt32(): number;
+};
 const groupMessagesPerPartition = require('kafkajs/src/producer/groupMessagesPerPartition.js') as (args: {
   topic: string;
   partitionMetadata: unknown[];
@@ -117,16 +127,6 @@ test('grouping a batch per partition keeps every message, in order, in its parti
 
 test('a produce request carries the lowest and highest timestamp of its batch and every record as given', async () => {
   const produceV3 = require('kafkajs/src/protocol/requests/produce/v3/request.js') as (args: unknown) => { encode(): Promise<EncoderInstance> };
-  const Decoder = require('kafkajs/src/protocol/decoder.js') as new (b: Buffer) => {
-    readString(): string | null;
-    readInt16(): number;
-    readInt32(): number;
-  };
-  const decodeBatch = require('kafkajs/src/protocol/recordBatch/v0/decoder.js') as (d: unknown) => Promise<{
-    firstTimestamp: string;
-    maxTimestamp: string;
-    records: Array<{ key: Buffer | null; value: Buffer | null; timestamp: string; offset: string; headers: Record<string, Buffer | Buffer[]> }>;
-  }>;
   const times = ['1763600005000', '1763600001000', undefined, '1763600009000', '1763600003000'];
   const messages = times.map((timestamp, i) => ({
     key: i === 1 ? null : `k${i}`,
@@ -145,7 +145,7 @@ test('a produce request carries the lowest and highest timestamp of its batch an
   assert.equal(decoder.readInt32(), 1, 'one partition');
   assert.equal(decoder.readInt32(), 2);
   decoder.readInt32(); // record set size
-  const batch = await decodeBatch(decoder);
+  const batch = await decodeRecordBatch(decoder);
   assert.equal(batch.firstTimestamp, '1763600001000', 'the lowest timestamp, not the first one');
   assert.equal(batch.maxTimestamp, '1763600009000');
   assert.equal(batch.records.length, 5);
@@ -160,18 +160,15 @@ test('a produce request carries the lowest and highest timestamp of its batch an
   assert.deepEqual(Object.fromEntries(Object.entries(batch.records[0]?.headers ?? {}).map(([k, v]) => [k, Array.isArray(v) ? v.map(String) : v.toString()])), { a: 'x', b: ['y', 'z'] });
 });
 
-const Long64 = require('kafkajs/src/utils/long.js') as { fromValue(v: unknown): unknown };
 const encodeRecord = require('kafkajs/src/protocol/recordBatch/record/v0/index.js') as (args: { offsetDelta: number; timestampDelta: unknown; key: Buffer | null; value: Buffer | null; headers?: Record<string, string> }) => unknown;
 const { RecordBatch: encodeRecordBatch } = require('kafkajs/src/protocol/recordBatch/v0/index.js') as { RecordBatch: (args: { firstOffset: unknown; firstTimestamp: unknown; maxTimestamp: unknown; lastOffsetDelta: number; records: unknown[] }) => Promise<EncoderInstance> };
-const decodeRecordBatch = require('kafkajs/src/protocol/recordBatch/v0/decoder.js') as (d: unknown) => Promise<{ records: Array<{ offset: string; timestamp: string; key: Buffer | null; value: Buffer | null; headers: Record<string, Buffer> }> }>;
-const FetchDecoder = require('kafkajs/src/protocol/decoder.js') as new (b: Buffer) => unknown;
 const KafkaBatch = require('kafkajs/src/consumer/batch.js') as new (topic: string, fetchedOffset: string, data: { partition: number; highWatermark: string; abortedTransactions: unknown[]; messages: Array<{ offset: string; isControlRecord?: boolean }> }) => { messages: Array<{ offset: string }> };
 
 /** A record batch as kafkajs's producer writes it, from BigInt values: every offset and timestamp is known exactly. */
 async function recordBatchOf(firstOffset: bigint, firstTimestamp: bigint, timestampDeltas: bigint[]): Promise<Buffer> {
-  const records = timestampDeltas.map((d, i) => encodeRecord({ offsetDelta: i, timestampDelta: Long64.fromValue(d.toString()), key: i % 3 === 0 ? null : Buffer.from(`k${i}`), value: Buffer.from(`v${i}`), ...(i % 4 === 1 ? { headers: { h: `x${i}` } } : {}) }));
+  const records = timestampDeltas.map((d, i) => encodeRecord({ offsetDelta: i, timestampDelta: Long.fromValue(d.toString()), key: i % 3 === 0 ? null : Buffer.from(`k${i}`), value: Buffer.from(`v${i}`), ...(i % 4 === 1 ? { headers: { h: `x${i}` } } : {}) }));
   const maxTimestamp = timestampDeltas.reduce((m, d) => (firstTimestamp + d > m ? firstTimestamp + d : m), firstTimestamp);
-  const encoded = await encodeRecordBatch({ firstOffset: Long64.fromValue(firstOffset.toString()), firstTimestamp: Long64.fromValue(firstTimestamp.toString()), maxTimestamp: Long64.fromValue(maxTimestamp.toString()), lastOffsetDelta: timestampDeltas.length - 1, records });
+  const encoded = await encodeRecordBatch({ firstOffset: Long.fromValue(firstOffset.toString()), firstTimestamp: Long.fromValue(firstTimestamp.toString()), maxTimestamp: Long.fromValue(maxTimestamp.toString()), lastOffsetDelta: timestampDeltas.length - 1, records });
   return encoded.buffer;
 }
 
@@ -185,7 +182,7 @@ test('decoded records carry the exact offset and timestamp (Number fast path and
   for (const firstOffset of firstOffsets) {
     for (const firstTimestamp of firstTimestamps) {
       const usable = deltas.filter((d) => firstTimestamp + d < 2n ** 63n && firstTimestamp + d >= -(2n ** 63n));
-      const batch = await decodeRecordBatch(new FetchDecoder(await recordBatchOf(firstOffset, firstTimestamp, usable)));
+      const batch = await decodeRecordBatch(new Decoder(await recordBatchOf(firstOffset, firstTimestamp, usable)));
       assert.equal(batch.records.length, usable.length);
       batch.records.forEach((r, i) => {
         const where = `first offset ${firstOffset}, first timestamp ${firstTimestamp}, delta ${usable[i]}`;
@@ -205,7 +202,7 @@ test('a batch with log-append time gives every record the max timestamp of the b
   const buffer = await recordBatchOf(500n, 1_763_600_000_000n, [0n, 5n, -3n, 2n ** 50n]);
   // Attributes sit after first offset (8), length (4), leader epoch (4), magic (1) and CRC (4); bit 3 is the timestamp type.
   buffer.writeInt16BE(buffer.readInt16BE(21) | 0x8, 21);
-  const batch = await decodeRecordBatch(new FetchDecoder(buffer));
+  const batch = await decodeRecordBatch(new Decoder(buffer));
   assert.deepEqual(batch.records.map((r) => r.timestamp), Array(4).fill((1_763_600_000_000n + 2n ** 50n).toString()));
   assert.deepEqual(batch.records.map((r) => r.offset), ['500', '501', '502', '503']);
 });

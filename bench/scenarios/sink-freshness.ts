@@ -64,6 +64,7 @@ export const scenario: BenchScenario = {
       await sink.waitForLog(/QuestDB sink running/);
       const serde = new AvroSerde(stackEnv().SCHEMA_REGISTRY_URL);
       const toKafka: number[] = [];
+      const emitted = new Set<number>();
       let sampling = false;
       await reader.connect();
       await reader.subscribe({ topic: `${ns.topicNamespace}market.candles.1s.v1`, fromBeginning: true });
@@ -73,7 +74,7 @@ export const scenario: BenchScenario = {
           if (!sampling) return;
           for (const m of batch.messages) {
             const c = await serde.decode<Candle>(m.value);
-            if (!c.isFinal) toKafka.push((now - c.emittedAt) / 1000);
+            if (!c.isFinal) { toKafka.push((now - c.emittedAt) / 1000); emitted.add(c.emittedAt); }
           }
         },
       });
@@ -89,6 +90,8 @@ export const scenario: BenchScenario = {
       const cpu0 = await cpu();
       const commits = () => metricValue(processor, 'candles_transaction_seconds_count');
       const commits0 = await commits();
+      const sessionFailures = () => metricValue(processor, 'candles_session_failures_total');
+      const failures0 = await sessionFailures();
       const t0 = performance.now();
       const tickLag: number[] = [];
       const candleLag: number[] = [];
@@ -119,6 +122,7 @@ export const scenario: BenchScenario = {
       const seconds = (performance.now() - t0) / 1000;
       const cpu1 = await cpu();
       const commitsPerSecond = ((await commits()) - commits0) / seconds;
+      const failures = (await sessionFailures()) - failures0;
       const steal = stealShare(machine, cpuTimes());
       const { ticks, books, seconds: simSeconds, maxLag } = await simRun;
       // The sink has written every tick by now (the simulator stopped; waited for below).
@@ -128,6 +132,10 @@ export const scenario: BenchScenario = {
         const row = await waitFor(`tick ${s.count} of ${s.symbol} at ${s.ts}`, async () => (await questdbQuery(find))[0], { timeoutMs: 60_000 });
         candleTickLag.push((s.now - isoToMicros(row['ingest_time'] as string)) / 1000);
       }
+      // A panel's newest candle ages by the gap until the processor's next emission: every
+      // CANDLE_UPDATE_INTERVAL_MS, unless the processor stops (a session restarted on a Kafka error).
+      const emissions = [...emitted].sort((a, b) => a - b);
+      const gaps = emissions.slice(1).map((t, k) => (t - (emissions[k] as number)) / 1000);
       const cores = (k: keyof typeof cpu0) => ((cpu1[k] - cpu0[k]) / seconds).toFixed(2);
       const ms = (x: number) => Math.round(x);
       const tickNote = `${tickLag.length} samples; p50 ${ms(quantile(tickLag, 0.5))} / p99 ${ms(quantile(tickLag, 0.99))} / max ${ms(Math.max(...tickLag))} ms`;
@@ -144,6 +152,8 @@ export const scenario: BenchScenario = {
         {
           name: 'of which emission → readable in Kafka (read_committed), p99', value: ms(quantile(toKafka, 0.99)), unit: 'ms', higherIsBetter: false,
           notes: `${toKafka.length} in-progress versions; p50 ${ms(quantile(toKafka, 0.5))} / p99 ${ms(quantile(toKafka, 0.99))} / max ${ms(largest(toKafka))} ms (the processor's commit every COMMIT_INTERVAL_MS, then Kafka; it committed ${commitsPerSecond.toFixed(1)} transactions a second); ` +
+            `the processor's in-progress emissions seen while sampling: ${emissions.length}, gaps between them p50 ${ms(quantile(gaps, 0.5))} / p99 ${ms(quantile(gaps, 0.99))} / max ${ms(largest(gaps))} ms, ` +
+            `its Kafka sessions replaced after an error: ${failures}; ` +
             `QuestDB transactions committed by the sink but not yet applied (invisible to SQL), p50 / p99 / max per sample: ${[...walLag].map(([t, v]) => `${t} ${quantile(v, 0.5)} / ${quantile(v, 0.99)} / ${largest(v)}`).join(', ')}`,
         },
         { name: 'trades per second produced', value: Math.round(ticks / simSeconds), unit: 'ticks/s', target: RATE * 0.98, notes: `${ticks} trades and ${books} order books in ${simSeconds.toFixed(1)} s; simulator's largest lag behind real time ${maxLag.toFixed(2)} s` },

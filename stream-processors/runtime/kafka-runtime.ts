@@ -39,6 +39,8 @@ export class StreamApp<In, Out> {
       late: new Counter({ name: `${p}_late_${options.recordNoun}_total`, help: `${options.recordNoun} later than the grace period, routed to the late topic`, registers: r }),
       transaction: new Histogram({ name: `${p}_transaction_seconds`, help: 'time to commit one transaction (outputs + changelogs + offsets)', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: r }),
       restore: new Histogram({ name: `${p}_restore_seconds`, help: 'time to restore the stores of newly assigned partitions', buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: r }),
+      // A session replaced in a second or two is invisible to a scrape of the gauge below; this is not.
+      sessionFailures: new Counter({ name: `${p}_session_failures_total`, help: 'Kafka sessions that ended or failed to start on a Kafka error; each is replaced by one that resumes from the last commit', registers: r }),
       connected: new Gauge({ name: `${p}_kafka_session_up`, help: '1 while a Kafka session is running, 0 while Kafka is unreachable', registers: r }),
     };
   }
@@ -96,6 +98,7 @@ export class StreamApp<In, Out> {
         this.options.fail(refused);
         return;
       }
+      this.metrics.sessionFailures.inc();
       if (outageSince === 0) {
         outageSince = Date.now();
         logger.warn({ err: toAppError(err, 'KAFKA_UNAVAILABLE') }, 'Kafka unreachable: processing paused; retrying, and resuming from the last commit');

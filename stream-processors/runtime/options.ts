@@ -82,5 +82,6 @@ export interface Metrics {
   late: Counter;
   transaction: Histogram;
   restore: Histogram;
+  sessionFailures: Counter;
   connected: Gauge;
 }

@@ -55,13 +55,15 @@ function setup(failures: number) {
   const sessions = fakeSessions(failures);
   const app = new StreamApp(options, sessions.factory);
   const lines = () => logged.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { level: number; msg: string });
-  return { app, sessions, failed, lines };
+  const sessionFailures = async () => (await metrics.getSingleMetric('x_session_failures_total')?.get())?.values[0]?.value;
+  return { app, sessions, failed, lines, sessionFailures };
 }
 
 test('Kafka away: the app keeps retrying, says so once at warn, answers unhealthy, and resumes by itself', async () => {
-  const { app, sessions, failed, lines } = setup(0);
+  const { app, sessions, failed, lines, sessionFailures } = setup(0);
   await app.start();
   assert.equal(app.health().healthy, true);
+  assert.equal(await sessionFailures(), 0);
   // Kafka goes away under the running session; the next five attempts fail, the sixth connects.
   const running = sessions.started[0];
   sessions.state.failNext = 5;
@@ -70,6 +72,7 @@ test('Kafka away: the app keeps retrying, says so once at warn, answers unhealth
   assert.equal(app.health().healthy, false, '/health answers 503 while Kafka is away');
   await waitUntil(() => app.health().healthy);
   assert.equal(sessions.started.length, 7, 'the running one, five failed attempts, the one that connected');
+  assert.equal(await sessionFailures(), 6, 'the running one and five failed attempts, each counted');
   const warns = lines().filter((l) => l.level === 40);
   assert.equal(warns.length, 1, 'one warning for the whole outage');
   assert.match(warns[0]?.msg ?? '', /Kafka unreachable/);

@@ -188,7 +188,11 @@ export class PartitionTask<In, Out> {
     this.wallNow = wallNowMs;
     for (const p of this.wallPunctuators) {
       if (p.cancelled || wallNowMs < p.next) continue;
-      p.next = wallNowMs + p.every;
+      // At a fixed rate: the runtime's ticks come late by up to their own period, and counting the
+      // next one from the late tick made a 250 ms schedule fire every 265-300 ms. A tick later than a
+      // whole period (a pause) fires once and keeps the schedule's phase.
+      p.next += p.every;
+      if (p.next <= wallNowMs) p.next = wallNowMs + p.every - ((wallNowMs - p.next) % p.every);
       p.fn(wallNowMs);
     }
   }

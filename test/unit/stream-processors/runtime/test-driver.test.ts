@@ -163,6 +163,23 @@ test('wall-clock punctuators fire every interval of the (virtual) wall clock', (
   assert.deepEqual(fired, [1250, 1500, 1750, 2000]);
 });
 
+test('wall-clock punctuators keep their rate when the ticks come late, and fire once after a pause', () => {
+  const fired: number[] = [];
+  const d = new TestDriver<number, Out>({
+    wallClockMs: 1_000,
+    processor: () => ({ init: (ctx) => void ctx.schedule(250, 'wall-clock', (now) => fired.push(now)), process: () => undefined }),
+  });
+  // Ticks every 60 ms: each firing is the first tick at or after 1250, 1500, … 4000.
+  d.advanceWallClock(3000, 60);
+  const marks = Array.from({ length: 12 }, (_, i) => 1250 + 250 * i);
+  assert.deepEqual(fired, marks.map((m) => 1000 + Math.ceil((m - 1000) / 60) * 60));
+  // A pause of 1.1 s: one firing at its end, then the schedule goes on at 5250, 5500.
+  fired.length = 0;
+  d.advanceWallClock(1100, 1100);
+  d.advanceWallClock(500, 50);
+  assert.deepEqual(fired, [5100, 5250, 5500]);
+});
+
 test('revoke: flushes and commits, stops the partition at once; the next owner restores it exactly', () => {
   const d = new TestDriver<number, Out>({ processor: () => new Totals(), stores: [jsonStore('totals')], partitions: 2 });
   d.pipe(0, 'a', 1, 0);

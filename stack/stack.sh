@@ -515,7 +515,14 @@ start_questdb() {
   mkdir -p "$root"
   local java; java="$(command -v java)" || die "java (17) not found on PATH"
   local step=128K
-  launch questdb env \
+  # The settings every deployment shares (compose reads the same file); the environment overrides.
+  local -a shared=() key line
+  while IFS= read -r line; do
+    [[ $line =~ ^(QDB_[A-Z0-9_]+)=(.*)$ ]] || continue
+    key=${BASH_REMATCH[1]}
+    shared+=("$key=${!key:-${BASH_REMATCH[2]}}")
+  done < "$STACK_DIR/questdb/server.env"
+  launch questdb env "${shared[@]}" \
     QDB_HTTP_NET_BIND_TO="127.0.0.1:$QUESTDB_HTTP_PORT" \
     QDB_HTTP_MIN_NET_BIND_TO="127.0.0.1:$QUESTDB_MIN_HTTP_PORT" \
     QDB_PG_NET_BIND_TO="127.0.0.1:$QUESTDB_PG_PORT" \

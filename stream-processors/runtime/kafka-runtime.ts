@@ -147,7 +147,7 @@ export const streamAppConfigSpec = defineConfig({
   ...consumerConfigSpec,
   instanceId: { env: 'INSTANCE_ID', type: 'optional-string', doc: 'stable id of this instance, part of its transactional id (default: the host name; set it when several instances share a host)' },
   transactionTimeoutMs: { env: 'TRANSACTION_TIMEOUT_MS', type: 'int', default: 10_000, min: 1000, doc: 'how long the broker keeps an abandoned transaction open (it blocks read_committed readers)' },
-  commitIntervalMs: { env: 'COMMIT_INTERVAL_MS', type: 'int', default: 100, min: 10, doc: 'how often outputs, changelogs and offsets are committed in one transaction' },
+  commitIntervalMs: { env: 'COMMIT_INTERVAL_MS', type: 'int', default: 100, min: 10, doc: 'how often outputs, changelogs and offsets are committed in one transaction (and, live, right after a wall-clock punctuation emits: in-progress candles do not wait for the interval)' },
   catchUpCommitIntervalMs: { env: 'CATCHUP_COMMIT_INTERVAL_MS', type: 'int', default: 1000, min: 10, doc: 'how often they are committed while the input is far behind its log end (a catch-up or replay: nobody waits for those outputs, and each transaction costs several broker round trips)' },
   // 30 s, not 1 s: a producer that stalls (a broker outage or failover: leaders move, retries back
   // off, a process restarts) sends its held records afterwards with their old event times; a stream

@@ -29,6 +29,17 @@ const CATCH_UP_MAX_PENDING = 50_000;
  * catching up, catchUpCommitIntervalMs (never shorter), unless CATCH_UP_MAX_PENDING outputs already wait —
  * the same outputs in fewer transactions.
  */
+/**
+ * Whether to commit now: the interval has passed since the previous commit started, or, while no
+ * partition catches up, a wall-clock punctuator has just emitted outputs. Those are for live readers
+ * (the in-progress candles of a panel), and waiting for the next interval cost them 50 ms on average
+ * and up to the whole interval; the interval then counts from this commit.
+ */
+export function commitDue(o: Pick<StreamAppOptions<unknown, unknown>, 'commitIntervalMs' | 'catchUpCommitIntervalMs'>, s: { sinceLastCommitMs: number; catchingUp: boolean; pendingOutputs: number; punctuatedOutputs: boolean }): boolean {
+  if (s.punctuatedOutputs && !s.catchingUp) return true;
+  return s.sinceLastCommitMs >= commitInterval(o, s.catchingUp, s.pendingOutputs);
+}
+
 export function commitInterval(o: Pick<StreamAppOptions<unknown, unknown>, 'commitIntervalMs' | 'catchUpCommitIntervalMs'>, catchingUp: boolean, pendingOutputs: number): number {
   if (!catchingUp || pendingOutputs >= CATCH_UP_MAX_PENDING) return o.commitIntervalMs;
   return Math.max(o.commitIntervalMs, o.catchUpCommitIntervalMs ?? 0);
@@ -458,6 +469,7 @@ export class Session<In, Out> implements SessionLike {
     const idle = await this.confirmIdle(now);
     // A check that waited out (part of) an outage says nothing about quiet input: see excludeFromIdle.
     if (!this.reachable || (this.liveness?.outages ?? 0) !== outages) idle.clear();
+    const pendingBefore = this.pendingCount;
     for (const [partition, task] of this.tasks) {
       try {
         task.punctuateWall(now);
@@ -466,11 +478,11 @@ export class Session<In, Out> implements SessionLike {
         throw new ProcessorFailure(err, partition);
       }
     }
-    if (this.commitDue(now)) await this.flush();
+    if (this.commitDue(now, this.pendingCount > pendingBefore)) await this.flush();
   }
 
-  private commitDue(now: number): boolean {
-    return now - this.lastCommitStartedAt >= commitInterval(this.o, this.catchingUp.size > 0, this.pendingCount);
+  private commitDue(now: number, punctuatedOutputs = false): boolean {
+    return commitDue(this.o, { sinceLastCommitMs: now - this.lastCommitStartedAt, catchingUp: this.catchingUp.size > 0, pendingOutputs: this.pendingCount, punctuatedOutputs });
   }
 
   /**

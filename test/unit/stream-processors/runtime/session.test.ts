@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { commitInterval, stallOf } from '../../../../stream-processors/runtime/session.js';
+import { commitDue, commitInterval, stallOf } from '../../../../stream-processors/runtime/session.js';
 
 test('commits every commitIntervalMs, every catchUpCommitIntervalMs (never shorter) while catching up, and sooner again once 50,000 outputs wait', () => {
   const o = { commitIntervalMs: 100, catchUpCommitIntervalMs: 1000 };
@@ -13,6 +13,17 @@ test('commits every commitIntervalMs, every catchUpCommitIntervalMs (never short
   assert.equal(commitInterval({ commitIntervalMs: 5000, catchUpCommitIntervalMs: 1000 }, true, 0), 5000);
   // Options built without it (tests of the runtime) keep the one interval.
   assert.equal(commitInterval({ commitIntervalMs: 100 }, true, 0), 100);
+});
+
+test('outputs a wall-clock punctuator just emitted are committed at once, unless a partition catches up; otherwise the interval decides', () => {
+  const o = { commitIntervalMs: 100, catchUpCommitIntervalMs: 1000 };
+  const live = { sinceLastCommitMs: 10, catchingUp: false, pendingOutputs: 2_880 };
+  assert.equal(commitDue(o, { ...live, punctuatedOutputs: true }), true, 'live: the in-progress candles go out now');
+  assert.equal(commitDue(o, { ...live, punctuatedOutputs: false }), false, 'other outputs wait for the interval');
+  assert.equal(commitDue(o, { ...live, sinceLastCommitMs: 100, punctuatedOutputs: false }), true);
+  const catchingUp = { ...live, catchingUp: true, punctuatedOutputs: true };
+  assert.equal(commitDue(o, catchingUp), false, 'a catch-up keeps its few large transactions');
+  assert.equal(commitDue(o, { ...catchingUp, sinceLastCommitMs: 1000 }), true);
 });
 
 test('a session is stuck when a section of its work or its consumer has been quiet for stallMs, never while restoring, and the clocks start again after a restore', () => {

@@ -29,6 +29,11 @@ const CATCH_UP_MAX_PENDING = 50_000;
  * catching up, catchUpCommitIntervalMs (never shorter), unless CATCH_UP_MAX_PENDING outputs already wait —
  * the same outputs in fewer transactions.
  */
+export function commitInterval(o: Pick<StreamAppOptions<unknown, unknown>, 'commitIntervalMs' | 'catchUpCommitIntervalMs'>, catchingUp: boolean, pendingOutputs: number): number {
+  if (!catchingUp || pendingOutputs >= CATCH_UP_MAX_PENDING) return o.commitIntervalMs;
+  return Math.max(o.commitIntervalMs, o.catchUpCommitIntervalMs ?? 0);
+}
+
 /**
  * Whether to commit now: the interval has passed since the previous commit started, or, while no
  * partition catches up, a wall-clock punctuator has just emitted outputs. Those are for live readers
@@ -38,11 +43,6 @@ const CATCH_UP_MAX_PENDING = 50_000;
 export function commitDue(o: Pick<StreamAppOptions<unknown, unknown>, 'commitIntervalMs' | 'catchUpCommitIntervalMs'>, s: { sinceLastCommitMs: number; catchingUp: boolean; pendingOutputs: number; punctuatedOutputs: boolean }): boolean {
   if (s.punctuatedOutputs && !s.catchingUp) return true;
   return s.sinceLastCommitMs >= commitInterval(o, s.catchingUp, s.pendingOutputs);
-}
-
-export function commitInterval(o: Pick<StreamAppOptions<unknown, unknown>, 'commitIntervalMs' | 'catchUpCommitIntervalMs'>, catchingUp: boolean, pendingOutputs: number): number {
-  if (!catchingUp || pendingOutputs >= CATCH_UP_MAX_PENDING) return o.commitIntervalMs;
-  return Math.max(o.commitIntervalMs, o.catchUpCommitIntervalMs ?? 0);
 }
 
 /**
@@ -478,6 +478,7 @@ export class Session<In, Out> implements SessionLike {
         throw new ProcessorFailure(err, partition);
       }
     }
+    // Outputs of this tick (wall-clock punctuation, or an idle partition's stream time) are live.
     if (this.commitDue(now, this.pendingCount > pendingBefore)) await this.flush();
   }
 

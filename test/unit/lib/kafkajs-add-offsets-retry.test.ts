@@ -52,9 +52,9 @@ class FakeCoordinator {
 }
 
 /**
- * A transaction manager on a fake cluster. The transaction coordinator is `coordinators[0]` until a
- * lookup after `movesAfter` lookups, then `coordinators[1]`; `clusterRetries` is the client-wide retry
- * count, which the patched request does not use.
+ * A transaction manager on a fake cluster whose client-wide retry settings allow no retry (the
+ * patched request uses the producer's, `producerRetries`). The transaction coordinator is
+ * `coordinators[0]` for the first `movesAfter` lookups, then `coordinators[1]`.
  */
 function harness(coordinators: FakeCoordinator[], producerRetries: number, movesAfter = Number.POSITIVE_INFINITY) {
   const group = new FakeCoordinator(99);

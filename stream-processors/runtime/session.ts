@@ -21,6 +21,9 @@ const DELIVERY_CHECK_MS = 5000;
  * Far above what a live producer holds in an open transaction (the high watermark counts those too).
  */
 const CATCH_UP_LAG = 10_000;
+/** The transactional producer's retries: a short back-off, since after each commit the broker briefly answers CONCURRENT_TRANSACTIONS. */
+export const TRANSACTION_RETRY = { initialRetryTime: 10, retries: 10 };
+
 /** While catching up, a commit is still due once this many outputs wait (bounds the memory they hold). */
 const CATCH_UP_MAX_PENDING = 50_000;
 
@@ -139,8 +142,7 @@ export class Session<In, Out> implements SessionLike {
       transactionTimeout: o.transactionTimeoutMs,
       idempotent: true,
       maxInFlightRequests: 1,
-      // A short back-off: after each commit the broker briefly answers CONCURRENT_TRANSACTIONS.
-      retry: { initialRetryTime: 10, retries: 10 },
+      retry: TRANSACTION_RETRY,
     });
     await this.producer.connect();
 

@@ -83,3 +83,11 @@ export async function killServer(name: 'kafka' | 'kafka2' | 'kafka3' | 'questdb'
   };
   while (!gone()) await new Promise((r) => setTimeout(r, 20));
 }
+
+/** The QuestDB settings every deployment shares (stack/questdb/server.env), as environment variable and value. */
+export function questdbServerSettings(): Array<{ env: string; value: string }> {
+  return readFileSync(join(REPO_ROOT, 'stack', 'questdb', 'server.env'), 'utf8').split('\n')
+    .map((line) => /^(QDB_[A-Z0-9_]+)=(.*)$/.exec(line))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => ({ env: m[1] as string, value: m[2] as string }));
+}

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { Partitioners, type Message, type PartitionMetadata } from 'kafkajs';
 import { createKafka, createProducer, ensureTopics } from '../../lib/kafka.js';
 import { createLogger } from '../../lib/logger.js';
+import { TRANSACTION_RETRY } from '../../stream-processors/runtime/session.js';
 import { readTopicRecords } from '../helpers/kafka.js';
 import { freshNamespace, stackEnv } from '../helpers/stack.js';
 import { yesterdayAt } from '../helpers/time.js';
@@ -87,8 +88,8 @@ test('offsets-only transactions back to back all commit, and the group ends at t
   await admin.connect();
   try {
     await ensureTopics(admin, [{ name: topic, partitions: 1, config: {} }]);
-    // The stream runtime's producer settings (stream-processors/runtime/session.ts).
-    const producer = createProducer(kafka, { transactionalId: `${ns.id}-txn`, idempotent: true, maxInFlightRequests: 1, retry: { initialRetryTime: 10, retries: 10 } });
+    // The stream runtime's producer settings.
+    const producer = createProducer(kafka, { transactionalId: `${ns.id}-txn`, idempotent: true, maxInFlightRequests: 1, retry: TRANSACTION_RETRY });
     await producer.connect();
     const transactions = 200;
     try {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { REPO_ROOT } from '../../helpers/stack.js';
+import { questdbServerSettings, REPO_ROOT } from '../../helpers/stack.js';
 
 // stack/questdb/server.env holds the QuestDB settings of every deployment; the native stack reads it
 // (test/integration/questdb-settings.test.ts checks the running server) and so must compose.
@@ -12,7 +12,7 @@ test('the compose QuestDB reads the settings file the native stack reads', () =>
   const service = compose.split(/\n(?= {2}[a-z][a-z0-9-]*:\n)/).find((b) => b.startsWith('  questdb:\n'));
   assert.ok(service, 'docker-compose.yml has a questdb service');
   assert.match(service, /\n {4}env_file: \.\/stack\/questdb\/server\.env(\s|$)/);
-  const settings = readFileSync(join(REPO_ROOT, 'stack', 'questdb', 'server.env'), 'utf8').split('\n').filter((l) => /^QDB_[A-Z0-9_]+=/.test(l));
+  const settings = questdbServerSettings();
   assert.ok(settings.length > 0, 'the file sets something');
-  for (const line of settings) assert.ok(!service.includes(`${line.split('=')[0]}:`), `${line.split('=')[0]} is set in one place only`);
+  for (const { env } of settings) assert.ok(!service.includes(`${env}:`), `${env} is set in one place only`);
 });

@@ -10,6 +10,8 @@ export const ErrorCodes = [
   'SCHEMA_REGISTRY_UNAVAILABLE',
   'SCHEMA_INCOMPATIBLE',
   'KAFKA_UNAVAILABLE',
+  /** Kafka answered a request with an error (a busy or moved coordinator, a fenced producer, a leader election): a new session can help. */
+  'KAFKA_REQUEST_REFUSED',
   'SINK_WRITE_FAILED',
   'SINK_ROW_REJECTED',
   /** An upstream source (KRX) did not answer, answered 5xx or timed out: a retry can help. */

@@ -171,16 +171,29 @@ async function waitForLeaders(admin: Admin, names: string[], timeoutMs: number):
  */
 const REFUSALS = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE', 'INVALID_TIMESTAMP', 'INVALID_RECORD']);
 
-/** The refusal behind `err` (kafkajs wraps causes), as an OUTPUT_REFUSED error; null for anything else. */
-export function asOutputRefused(err: unknown): AppError | null {
+/** `err` and the errors it wraps (kafkajs wraps a cause in `cause` or `originalError`), outermost first. */
+function* causeChain(err: unknown): Generator<{ type?: unknown }> {
   let e: unknown = err;
   for (let depth = 0; e && depth < 5; depth++) {
-    const { type, cause, originalError } = e as { type?: unknown; cause?: unknown; originalError?: unknown };
+    yield e as { type?: unknown };
+    const { cause, originalError } = e as { cause?: unknown; originalError?: unknown };
+    e = cause ?? originalError;
+  }
+}
+
+/** The Kafka protocol error behind `err` (e.g. 'CONCURRENT_TRANSACTIONS'); null when Kafka gave no answer (connection lost, timeout). */
+export function kafkaErrorType(err: unknown): string | null {
+  for (const e of causeChain(err)) if (typeof e.type === 'string') return e.type;
+  return null;
+}
+
+/** The refusal behind `err`, as an OUTPUT_REFUSED error; null for anything else. */
+export function asOutputRefused(err: unknown): AppError | null {
+  for (const { type } of causeChain(err)) {
     if (typeof type === 'string' && REFUSALS.has(type)) {
       const hint = type === 'INVALID_TIMESTAMP' ? ' (stamped beyond log.message.timestamp.after/before.max.ms: look for an input with a wrong event time)' : type.endsWith('TOO_LARGE') ? ' (above message.max.bytes)' : '';
       return new AppError('OUTPUT_REFUSED', `the broker refuses a produced record: ${type}${hint}; sending it again cannot succeed`, { cause: err });
     }
-    e = cause ?? originalError;
   }
   return null;
 }

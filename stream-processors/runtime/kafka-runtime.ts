@@ -1,7 +1,7 @@
 import os from 'node:os';
 import { defineConfig } from '../../lib/config.js';
 import { toAppError } from '../../lib/errors.js';
-import { asOutputRefused, consumerConfigSpec, kafkaConfigSpec } from '../../lib/kafka.js';
+import { asOutputRefused, consumerConfigSpec, kafkaConfigSpec, kafkaErrorType } from '../../lib/kafka.js';
 import { DeadLetterQueue } from '../../lib/dlq.js';
 import type { Logger } from '../../lib/logger.js';
 import { Counter, Gauge, Histogram, type Registry } from '../../lib/metrics.js';
@@ -68,6 +68,8 @@ export class StreamApp<In, Out> {
   private async supervise(started: () => void): Promise<void> {
     const { logger } = this.options;
     let outageSince = 0;
+    /** The Kafka error that paused processing; null when Kafka did not answer at all. */
+    let pausedBy: string | null = null;
     let attempt = 0;
     while (!this.stopping) {
       const session = this.newSession(this.options, this.metrics);
@@ -76,7 +78,7 @@ export class StreamApp<In, Out> {
       try {
         await session.start();
         this.metrics.connected.set(1);
-        if (outageSince > 0) logger.info({ downForMs: Date.now() - outageSince }, 'Kafka reachable again: processing resumed from the last commit');
+        if (outageSince > 0) logger.info({ downForMs: Date.now() - outageSince }, `${pausedBy ? 'new Kafka session running' : 'Kafka reachable again'}: processing resumed from the last commit`);
         outageSince = 0;
         attempt = 0;
         started();
@@ -101,9 +103,14 @@ export class StreamApp<In, Out> {
       this.metrics.sessionFailures.inc();
       if (outageSince === 0) {
         outageSince = Date.now();
-        logger.warn({ err: toAppError(err, 'KAFKA_UNAVAILABLE') }, 'Kafka unreachable: processing paused; retrying, and resuming from the last commit');
+        // Named, because the two call for different looks: an answer (say CONCURRENT_TRANSACTIONS, or a
+        // fenced producer) points at the client or at another instance, no answer at the broker or network.
+        pausedBy = kafkaErrorType(err);
+        const paused = 'processing paused; retrying, and resuming from the last commit';
+        if (pausedBy) logger.warn({ err: toAppError(err, 'KAFKA_REQUEST_REFUSED'), kafkaError: pausedBy }, `Kafka answered ${pausedBy}: ${paused}`);
+        else logger.warn({ err: toAppError(err, 'KAFKA_UNAVAILABLE') }, `Kafka unreachable: ${paused}`);
       } else {
-        logger.debug({ err }, 'Kafka still unreachable');
+        logger.debug({ err }, 'the new Kafka session failed too');
       }
       const delays = this.options.retryDelaysMs ?? RETRY_DELAYS_MS;
       const delay = delays[Math.min(attempt++, delays.length - 1)] as number;

@@ -54,7 +54,7 @@ function setup(failures: number) {
   };
   const sessions = fakeSessions(failures);
   const app = new StreamApp(options, sessions.factory);
-  const lines = () => logged.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { level: number; msg: string });
+  const lines = () => logged.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { level: number; msg: string; kafkaError?: string; err?: { code?: string } });
   const sessionFailures = async () => (await metrics.getSingleMetric('x_session_failures_total')?.get())?.values[0]?.value;
   return { app, sessions, failed, lines, sessionFailures };
 }
@@ -127,5 +127,24 @@ test('a retriable broker answer is still an outage: a new session follows', asyn
   sessions.started[0]?.end(Object.assign(new Error('There is no leader for this topic-partition'), { name: 'KafkaJSProtocolError', type: 'LEADER_NOT_AVAILABLE', retriable: true }));
   await waitUntil(() => sessions.started.length > 1);
   assert.equal(failed.length, 0);
+  await app.stop();
+});
+
+test('a session ended by a Kafka answer names it: warned once as KAFKA_REQUEST_REFUSED, not as Kafka unreachable, and a new session follows', async () => {
+  const { app, sessions, failed, lines, sessionFailures } = setup(0);
+  await app.start();
+  // What kafkajs throws when its retries of a request run out: the broker's answer is the cause.
+  const answer = Object.assign(new Error('There is a newer producer with the same transactionalId which fences the current one'), { name: 'KafkaJSProtocolError', type: 'INVALID_PRODUCER_EPOCH', retriable: false });
+  sessions.started[0]?.end(Object.assign(new Error(answer.message), { name: 'KafkaJSNumberOfRetriesExceeded', cause: answer }));
+  await waitUntil(() => app.health().healthy && sessions.started.length === 2);
+  const warns = lines().filter((l) => l.level === 40);
+  assert.equal(warns.length, 1);
+  assert.match(warns[0]?.msg ?? '', /^Kafka answered INVALID_PRODUCER_EPOCH: processing paused/);
+  assert.equal(warns[0]?.kafkaError, 'INVALID_PRODUCER_EPOCH');
+  assert.equal(warns[0]?.err?.code, 'KAFKA_REQUEST_REFUSED');
+  assert.ok(!lines().some((l) => /unreachable|reachable again/.test(l.msg)), 'not reported as an outage');
+  assert.ok(lines().some((l) => /new Kafka session running: processing resumed/.test(l.msg)));
+  assert.equal(await sessionFailures(), 1);
+  assert.deepEqual(failed, []);
   await app.stop();
 });

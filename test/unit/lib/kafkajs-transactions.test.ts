@@ -7,7 +7,8 @@ import { test } from 'node:test';
 //   coordinator answers that it is busy with the previous transaction, loading, or no longer the
 //   coordinator, as the Java client does; any other answer is thrown at once;
 // - TxnOffsetCommit is retried the same way while the group coordinator loads or has moved (unpatched,
-//   its lists of such errors held names kafkajs never gives an error);
+//   its lists of such errors held names kafkajs never gives an error), and EndTxn while the transaction
+//   coordinator is busy, loading or has moved (unpatched, never retried);
 // - the transaction and group coordinators are remembered between requests, and forgotten when a
 //   request to them fails other than busy or loading (unpatched, a FindCoordinator round trip
 //   preceded every request).
@@ -32,14 +33,23 @@ const INVALID_PRODUCER_EPOCH = 47;
 
 /**
  * A broker whose AddOffsetsToTxn answers are the error codes in `refusals`, in order, then success;
- * its TxnOffsetCommit answers likewise from `commitRefusals`.
+ * its TxnOffsetCommit and EndTxn answers likewise from `commitRefusals` and `endTxnRefusals`.
  */
 class FakeCoordinator {
   readonly addOffsets: Array<{ transactionalId: string; groupId: string }> = [];
   readonly offsetCommits: unknown[] = [];
   readonly endTxns: boolean[] = [];
 
-  constructor(readonly nodeId: number, private readonly refusals: number[] = [], private readonly commitRefusals: number[] = []) {}
+  /** EndTxn requests received, refused or not. */
+  endTxnAttempts = 0;
+
+  constructor(
+    readonly nodeId: number,
+    private readonly refusals: number[] = [],
+    private readonly commitRefusals: number[] = [],
+    /** EndTxn's answers: an error code, or 'no answer' (the connection dropped). */
+    private readonly endTxnRefusals: Array<number | 'no answer'> = [],
+  ) {}
 
   async initProducerId() {
     return { producerId: 7, producerEpoch: 0 };
@@ -58,6 +68,10 @@ class FakeCoordinator {
   }
 
   async endTxn({ transactionResult }: { transactionResult: boolean }) {
+    this.endTxnAttempts++;
+    const refusal = this.endTxnRefusals.shift();
+    if (refusal === 'no answer') throw Object.assign(new Error('Connection error: read ECONNRESET'), { name: 'KafkaJSConnectionError', retriable: true });
+    if (refusal !== undefined) throw createErrorFromCode(refusal);
     this.endTxns.push(transactionResult);
   }
 }
@@ -176,4 +190,26 @@ test('TxnOffsetCommit answered GROUP_LOAD_IN_PROGRESS is sent again; answered NO
   assert.deepEqual(moved.offsetCommits, [[{ topic: 'in', partitions: [{ partition: 0, offset: '42' }] }]]);
   assert.equal(groupLookups(), 2, 'looked up at first and after NOT_COORDINATOR; a loading coordinator is still the coordinator');
   assert.deepEqual(coordinator.endTxns, [true]);
+});
+
+test('EndTxn answered CONCURRENT_TRANSACTIONS, then NOT_COORDINATOR, is sent again, to the new coordinator after the move; the transaction commits once', async () => {
+  const old = new FakeCoordinator(1, [], [], [CONCURRENT_TRANSACTIONS, NOT_COORDINATOR_FOR_GROUP]);
+  const moved = new FakeCoordinator(2);
+  const { eos, lookups } = harness([old, moved], 5, 1);
+  await transactionWithOffsets(eos);
+  assert.equal(old.endTxnAttempts, 2, 'busy, then not the coordinator');
+  assert.deepEqual(old.endTxns, []);
+  assert.deepEqual(moved.endTxns, [true]);
+  assert.equal(lookups(), 2, 'looked up at first and after NOT_COORDINATOR only');
+});
+
+test('an EndTxn without an answer is not sent again: whether it took effect is unknown', async () => {
+  const coordinator = new FakeCoordinator(1, [], [], ['no answer']);
+  const { eos } = harness([coordinator], 5);
+  await eos.initProducerId();
+  eos.beginTransaction();
+  await eos.sendOffsets(offsets);
+  await assert.rejects(eos.commit(), /ECONNRESET/);
+  assert.equal(coordinator.endTxnAttempts, 1);
+  assert.deepEqual(coordinator.endTxns, []);
 });

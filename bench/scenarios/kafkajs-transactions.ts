@@ -5,23 +5,18 @@
  * `producer.transaction()` to the end of `commit()`, and the requests it sent, from kafkajs's own
  * request events. patches/kafkajs+2.2.4.patch is what this measures: it keeps the transaction and group
  * coordinators between requests. With the patch's eosManager swapped for the one before that change,
- * the same loop measured 3 more FindCoordinator requests per transaction and p50 9.2-12.3 ms at 50 ms
- * apart against 6.8-6.9 ms (2026-12-03, one-off script, alternating).
+ * this scenario measured 9 requests per transaction instead of 5, and p50 8.6-8.9 ms 50 ms apart
+ * against 6.0-7.4 ms (2026-12-03, alternating runs on one stack).
  */
 import { randomBytes } from 'node:crypto';
 import { createKafka, createProducer, ensureTopics } from '../../lib/kafka.js';
 import { createLogger } from '../../lib/logger.js';
 import { TRANSACTION_RETRY } from '../../stream-processors/runtime/session.js';
 import { stackEnv } from '../../test/helpers/stack.js';
-import { cpuTimes, stealShare, type BenchFigure, type BenchScenario } from '../harness.js';
+import { cpuTimes, quantile, stealShare, type BenchFigure, type BenchScenario } from '../harness.js';
 
 const TRANSACTIONS = 200;
 const LIVE_GAP_MS = 50;
-
-const quantile = (xs: number[], q: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
-};
 
 export const scenario: BenchScenario = {
   name: 'kafkajs-transactions',

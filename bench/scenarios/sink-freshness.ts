@@ -28,7 +28,7 @@ import { stackEnv } from '../../test/helpers/stack.js';
 import { waitFor } from '../../test/helpers/wait.js';
 import { AvroSerde } from '../../lib/serde.js';
 import type { Candle } from '../../schemas/generated/types.js';
-import { cpuTimes, loadAverage, stealShare, type BenchFigure, type BenchScenario } from '../harness.js';
+import { cpuTimes, loadAverage, quantile, stealShare, type BenchFigure, type BenchScenario } from '../harness.js';
 import { questdbCpuSeconds } from '../questdb-probe.js';
 import { followSimulator } from '../simulator-run.js';
 
@@ -39,10 +39,6 @@ const WARM_UP_S = 8;
 const SAMPLE_S = 60;
 const SAMPLE_EVERY_MS = 200;
 
-const quantile = (xs: number[], q: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
-};
 const largest = (xs: number[]) => xs.reduce((a, b) => Math.max(a, b), Number.NEGATIVE_INFINITY);
 
 export const scenario: BenchScenario = {

@@ -1,15 +1,60 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { questdbQuery } from '../test/helpers/questdb.js';
-import { REPO_ROOT } from '../test/helpers/stack.js';
+import { stackHome } from '../test/helpers/stack.js';
 import { waitFor } from '../test/helpers/wait.js';
+
+const questdbPid = () => readFileSync(join(stackHome(), 'questdb', 'questdb.pid'), 'utf8').trim();
+
+/** User + system CPU seconds of a /proc stat line (clock ticks of USER_HZ 100). */
+function cpuSecondsOfStat(stat: string): number {
+  const fields = (stat.split(') ')[1] ?? '').split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
 
 /** CPU seconds used so far by the stack's QuestDB server (its pid file; user + system time). */
 export function questdbCpuSeconds(): number {
-  const home = process.env['KMARKET_STACK_HOME'] ?? join(REPO_ROOT, '.stack');
-  const pid = readFileSync(join(home, 'questdb', 'questdb.pid'), 'utf8').trim();
-  const fields = (readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1] ?? '').split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+  return cpuSecondsOfStat(readFileSync(`/proc/${questdbPid()}/stat`, 'utf8'));
+}
+
+/**
+ * A QuestDB thread's pool, from its name (Linux keeps the first 15 characters): `shared-network_1`
+ * → shared-network (the HTTP server: ILP requests and SQL), `wal-apply_0` → wal-apply, the JVM's
+ * `C2 CompilerThre…` → jit, its collector threads → gc.
+ */
+export function questdbThreadPool(name: string): string {
+  if (/^C\d CompilerThre/.test(name)) return 'jit';
+  if (/^(GC Thread|G1 |VM Thread)/.test(name)) return 'gc';
+  return name.replace(/[_#]\d*$/, '');
+}
+
+/** CPU seconds used so far by each of QuestDB's thread pools (see questdbThreadPool); a thread that ended is not counted. */
+export function questdbPoolCpuSeconds(): Map<string, number> {
+  const tasks = `/proc/${questdbPid()}/task`;
+  const byPool = new Map<string, number>();
+  for (const tid of readdirSync(tasks)) {
+    let name: string;
+    let stat: string;
+    try {
+      name = readFileSync(`${tasks}/${tid}/comm`, 'utf8').trim();
+      stat = readFileSync(`${tasks}/${tid}/stat`, 'utf8');
+    } catch {
+      continue; // the thread ended meanwhile
+    }
+    const pool = questdbThreadPool(name);
+    byPool.set(pool, (byPool.get(pool) ?? 0) + cpuSecondsOfStat(stat));
+  }
+  return byPool;
+}
+
+/** "shared-network 0.41, wal-apply 0.12, …": the cores each pool used between two readings, busiest first. */
+export function poolCores(before: ReadonlyMap<string, number>, after: ReadonlyMap<string, number>, seconds: number): string {
+  return [...after]
+    .map(([pool, s]) => [pool, (s - (before.get(pool) ?? 0)) / seconds] as const)
+    .filter(([, cores]) => cores >= 0.005)
+    .sort((a, b) => b[1] - a[1])
+    .map(([pool, cores]) => `${pool} ${cores.toFixed(2)}`)
+    .join(', ');
 }
 
 /** Waits until `table` holds `rows` rows and its WAL is applied (what a query sees). Returns when. */

@@ -29,7 +29,7 @@ import { waitFor } from '../../test/helpers/wait.js';
 import { AvroSerde } from '../../lib/serde.js';
 import type { Candle } from '../../schemas/generated/types.js';
 import { cpuTimes, loadAverage, quantile, stealShare, type BenchFigure, type BenchScenario } from '../harness.js';
-import { questdbCpuSeconds } from '../questdb-probe.js';
+import { poolCores, questdbCpuSeconds, questdbPoolCpuSeconds } from '../questdb-probe.js';
 import { followSimulator } from '../simulator-run.js';
 
 // BENCH_FRESH_RATE runs it at another rate (a lighter run when the shared machine cannot carry this one).
@@ -84,6 +84,7 @@ export const scenario: BenchScenario = {
       const cpu = async () => ({ sim: await metricValue(sim, 'process_cpu_seconds_total'), processor: await metricValue(processor, 'process_cpu_seconds_total'), sink: await metricValue(sink, 'process_cpu_seconds_total'), questdb: questdbCpuSeconds() });
       const machine = cpuTimes();
       const cpu0 = await cpu();
+      const pools0 = questdbPoolCpuSeconds();
       const commits = () => metricValue(processor, 'candles_transaction_seconds_count');
       const commits0 = await commits();
       const sessionFailures = () => metricValue(processor, 'candles_session_failures_total');
@@ -117,6 +118,7 @@ export const scenario: BenchScenario = {
       sampling = false;
       const seconds = (performance.now() - t0) / 1000;
       const cpu1 = await cpu();
+      const pools1 = questdbPoolCpuSeconds();
       const commitsPerSecond = ((await commits()) - commits0) / seconds;
       const failures = (await sessionFailures()) - failures0;
       const steal = stealShare(machine, cpuTimes());
@@ -154,6 +156,7 @@ export const scenario: BenchScenario = {
         },
         { name: 'trades per second produced', value: Math.round(ticks / simSeconds), unit: 'ticks/s', target: RATE * 0.98, notes: `${ticks} trades and ${books} order books in ${simSeconds.toFixed(1)} s; simulator's largest lag behind real time ${maxLag.toFixed(2)} s` },
         { name: 'CPU while sampling: sink', value: Number(cores('sink')), unit: 'cores', notes: `simulator ${cores('sim')}, candle processor ${cores('processor')}, sink ${cores('sink')}, QuestDB ${cores('questdb')} cores (of 2, with Kafka and the rest beside them); ${Math.round(steal * 100)}% steal; load average ${loadAverage()}` },
+        { name: 'CPU while sampling: QuestDB', value: Number(cores('questdb')), unit: 'cores', notes: `by thread pool: ${poolCores(pools0, pools1, seconds)} cores (shared-network serves HTTP: the sink's ILP requests and the SQL; jit is the JVM compiling QuestDB's code, high for minutes after a start)` },
       ];
     } finally {
       await reader.disconnect();

@@ -65,11 +65,14 @@ export function stackWith(env: Record<string, string>, ...args: string[]): strin
   return execFileSync('bash', [join(REPO_ROOT, 'stack', 'stack.sh'), ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
 }
 
+/** Where the native stack keeps its servers' state, pid files and logs (stack/stack.sh: KMARKET_STACK_HOME, else .stack). */
+export const stackHome = (): string => process.env['KMARKET_STACK_HOME'] ?? join(REPO_ROOT, '.stack');
+
 /**
  * Kills one of the stack's servers with SIGKILL, as a crash or an OOM kill would (no shutdown hook,
  * no flush), and returns once the process is gone. `stack('up', name)` starts it again.
  */
-export async function killServer(name: 'kafka' | 'kafka2' | 'kafka3' | 'questdb' | 'registry' | 'postgres', home = process.env['KMARKET_STACK_HOME'] ?? join(REPO_ROOT, '.stack')): Promise<void> {
+export async function killServer(name: 'kafka' | 'kafka2' | 'kafka3' | 'questdb' | 'registry' | 'postgres', home = stackHome()): Promise<void> {
   const pidFile = name === 'postgres' ? join(home, 'postgres', 'postgres.pid') : join(home, name, `${name}.pid`);
   const pid = Number(readFileSync(pidFile, 'utf8').trim());
   process.kill(pid, 'SIGKILL');

@@ -22,7 +22,7 @@ export function questdbCpuSeconds(): number {
  * → shared-network (the HTTP server: ILP requests and SQL), `wal-apply_0` → wal-apply, the JVM's
  * `C2 CompilerThre…` → jit, its collector threads → gc.
  */
-export function questdbThreadPool(name: string): string {
+function questdbThreadPool(name: string): string {
   if (/^C\d CompilerThre/.test(name)) return 'jit';
   if (/^(GC Thread|G1 |VM Thread)/.test(name)) return 'gc';
   return name.replace(/[_#]\d*$/, '');

@@ -149,20 +149,13 @@ export interface TopicPlacement {
   minInsyncReplicas?: number;
 }
 
+/** Asks until every partition of `names` has a leader: a topic just created has none for a moment. */
 async function waitForLeaders(admin: Admin, names: string[], timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const { topics } = await admin.fetchTopicMetadata({ topics: names });
-      if (topics.length === names.length && topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return;
-    } catch (err) {
-      if ((err as { retriable?: boolean }).retriable !== true) throw err;
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new AppError('KAFKA_UNAVAILABLE', `topics ${names.join(', ')} have no leader after ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`, { retryable: true, cause: last });
+  await untilBrokerAnswers(`leaders of ${names.join(', ')}`, async () => {
+    const { topics } = await admin.fetchTopicMetadata({ topics: names });
+    const led = topics.length === names.length && topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0));
+    if (!led) throw Object.assign(new Error('a partition without a leader'), { retriable: true });
+  }, timeoutMs);
 }
 
 /**

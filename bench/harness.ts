@@ -3,6 +3,7 @@
  * bench/run.ts runs them (all, or those named on the command line) and rewrites BENCHMARKS.md.
  */
 import { readFileSync } from 'node:fs';
+import { serverPid, type StackServer } from '../test/helpers/stack.js';
 
 export interface BenchFigure {
   /** What was measured, e.g. "slice throughput (ticks in = rows out)". */
@@ -49,6 +50,23 @@ export function cpuTimes(): CpuTimes {
 export function stealShare(before: CpuTimes, after: CpuTimes): number {
   const total = after.total - before.total;
   return total > 0 ? (after.steal - before.steal) / total : 0;
+}
+
+/** User + system CPU seconds of a /proc stat line (clock ticks of USER_HZ 100). */
+export function cpuSecondsOfStat(stat: string): number {
+  const fields = (stat.split(') ')[1] ?? '').split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** CPU seconds used so far by one of the stack's servers (all its threads; user + system time). */
+export function serverCpuSeconds(name: StackServer): number {
+  return cpuSecondsOfStat(readFileSync(`/proc/${serverPid(name)}/stat`, 'utf8'));
+}
+
+/** CPU seconds used so far by this process (all its threads, the garbage collector's too). */
+export function processCpuSeconds(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1e6;
 }
 
 /** The 1-minute load average (runnable processes): above the core count, every process gets a share of a core. */

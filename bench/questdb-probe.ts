@@ -1,21 +1,11 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { questdbQuery } from '../test/helpers/questdb.js';
-import { stackHome } from '../test/helpers/stack.js';
+import { serverPid } from '../test/helpers/stack.js';
+import { cpuSecondsOfStat, serverCpuSeconds } from './harness.js';
 import { waitFor } from '../test/helpers/wait.js';
 
-const questdbPid = () => readFileSync(join(stackHome(), 'questdb', 'questdb.pid'), 'utf8').trim();
-
-/** User + system CPU seconds of a /proc stat line (clock ticks of USER_HZ 100). */
-function cpuSecondsOfStat(stat: string): number {
-  const fields = (stat.split(') ')[1] ?? '').split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
-/** CPU seconds used so far by the stack's QuestDB server (its pid file; user + system time). */
-export function questdbCpuSeconds(): number {
-  return cpuSecondsOfStat(readFileSync(`/proc/${questdbPid()}/stat`, 'utf8'));
-}
+/** CPU seconds used so far by the stack's QuestDB server (user + system time). */
+export const questdbCpuSeconds = (): number => serverCpuSeconds('questdb');
 
 /**
  * A QuestDB thread's pool, from its name (Linux keeps the first 15 characters): `shared-network_1`
@@ -30,7 +20,7 @@ function questdbThreadPool(name: string): string {
 
 /** CPU seconds used so far by each of QuestDB's thread pools (see questdbThreadPool); a thread that ended is not counted. */
 export function questdbPoolCpuSeconds(): Map<string, number> {
-  const tasks = `/proc/${questdbPid()}/task`;
+  const tasks = `/proc/${serverPid('questdb')}/task`;
   const byPool = new Map<string, number>();
   for (const tid of readdirSync(tasks)) {
     let name: string;

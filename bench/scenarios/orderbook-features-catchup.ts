@@ -29,7 +29,7 @@ export const scenario: BenchScenario = {
     const raw: number[] = [];
     const features: number[] = [];
     for (let round = 0; round < ROUNDS; round++) {
-      raw.push(await rawConsume(booksTopic, produced));
+      raw.push((await rawConsume(booksTopic, produced)).rate);
       const appEnv = { ...env, ORDERBOOK_FEATURES_APP_ID: `${ns.id}-orderbook-features-${round}` };
       const { rate, service } = await serviceCatchUp('stream-processors/orderbook-features/main.js', appEnv, 'orderbook_features_books_in_total', produced);
       features.push(rate);

@@ -68,13 +68,19 @@ export function stackWith(env: Record<string, string>, ...args: string[]): strin
 /** Where the native stack keeps its servers' state, pid files and logs (stack/stack.sh: KMARKET_STACK_HOME, else .stack). */
 export const stackHome = (): string => process.env['KMARKET_STACK_HOME'] ?? join(REPO_ROOT, '.stack');
 
+export type StackServer = 'kafka' | 'kafka2' | 'kafka3' | 'questdb' | 'registry' | 'postgres';
+
+/** The process id of one of the stack's running servers, from the pid file stack/stack.sh keeps. */
+export function serverPid(name: StackServer, home = stackHome()): number {
+  return Number(readFileSync(join(home, name, `${name}.pid`), 'utf8').trim());
+}
+
 /**
  * Kills one of the stack's servers with SIGKILL, as a crash or an OOM kill would (no shutdown hook,
  * no flush), and returns once the process is gone. `stack('up', name)` starts it again.
  */
-export async function killServer(name: 'kafka' | 'kafka2' | 'kafka3' | 'questdb' | 'registry' | 'postgres', home = stackHome()): Promise<void> {
-  const pidFile = name === 'postgres' ? join(home, 'postgres', 'postgres.pid') : join(home, name, `${name}.pid`);
-  const pid = Number(readFileSync(pidFile, 'utf8').trim());
+export async function killServer(name: StackServer, home = stackHome()): Promise<void> {
+  const pid = serverPid(name, home);
   process.kill(pid, 'SIGKILL');
   const gone = () => {
     try {

@@ -1,9 +1,9 @@
+import { availableParallelism } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { testKafka } from '../../test/helpers/kafka.js';
 import { metricValue } from '../../test/helpers/metrics.js';
 import { simulate, sliceEnv, stopAll } from '../../test/helpers/pipeline.js';
 import { startService, type RunningService } from '../../test/helpers/service-process.js';
-import { availableParallelism } from 'node:os';
 import { cpuTimes, processCpuSeconds, serverCpuSeconds, stealShare, type BenchFigure, type BenchScenario } from '../harness.js';
 import { yesterdayAt } from '../../test/helpers/time.js';
 

@@ -12,6 +12,7 @@
  * Rates count a table's rows as written once a query sees them all (count and WAL applied).
  * BENCH_SINK_TICKS changes the number of ticks (default 1,000,000).
  */
+import { availableParallelism } from 'node:os';
 import { createTransport, Sender, SenderOptions } from '@questdb/nodejs-client';
 import { AvroSerde } from '../../lib/serde.js';
 import type { Tick } from '../../schemas/generated/types.js';
@@ -24,7 +25,6 @@ import { metricValue } from '../../test/helpers/metrics.js';
 import { simulate, sliceEnv } from '../../test/helpers/pipeline.js';
 import { startService } from '../../test/helpers/service-process.js';
 import { stackEnv } from '../../test/helpers/stack.js';
-import { availableParallelism } from 'node:os';
 import { cpuTimes, loadAverage, processCpuSeconds, serverCpuSeconds, stealShare, type BenchFigure, type BenchScenario } from '../harness.js';
 import { questdbCpuSeconds, waitApplied } from '../questdb-probe.js';
 

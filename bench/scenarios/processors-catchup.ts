@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { randomBytes } from 'node:crypto';
+import type { KafkaMessage } from 'kafkajs';
 import { testKafka } from '../../test/helpers/kafka.js';
 import { metricValue } from '../../test/helpers/metrics.js';
 import { simulate, sliceEnv, stopAll } from '../../test/helpers/pipeline.js';
@@ -34,8 +35,11 @@ function catchUpBetween(first: Mark, last: Mark): CatchUp {
   return { rate: records / ((last.at - first.at) / 1000), cpuPerRecord: (last.cpu - first.cpu) / records, kafkaCpuPerRecord: (last.kafkaCpu - first.kafkaCpu) / records };
 }
 
-/** kafkajs eachBatch over the whole topic, doing nothing per message: the ceiling for any consumer. */
-export async function rawConsume(topic: string, expected: number): Promise<CatchUp> {
+/**
+ * kafkajs eachBatch over the whole topic, doing nothing per message (`keep`, if given, takes each
+ * batch's messages): the ceiling for any consumer.
+ */
+export async function rawConsume(topic: string, expected: number, keep?: (messages: KafkaMessage[]) => void): Promise<CatchUp> {
   const consumer = testKafka().consumer({ groupId: `bench-raw-${randomBytes(4).toString('hex')}`, maxBytesPerPartition: 4 * 1024 * 1024 });
   await consumer.connect();
   let n = 0;
@@ -47,6 +51,7 @@ export async function rawConsume(topic: string, expected: number): Promise<Catch
     void consumer.run({
       eachBatch: async ({ batch }) => {
         first ??= mark();
+        keep?.(batch.messages);
         n += batch.messages.length;
         if (n >= expected && last === undefined) {
           last = mark();

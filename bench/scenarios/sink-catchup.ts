@@ -20,13 +20,13 @@ import { IlpBuffer } from '../../sinks/questdb/ilp.js';
 import { IlpHttpWriter, questdbExec } from '../../sinks/questdb/questdb-http.js';
 import { questdbMappings, type TableMapping } from '../../sinks/questdb/tables.js';
 import { topicCatalogue } from '../../lib/topics.js';
-import { testKafka } from '../../test/helpers/kafka.js';
 import { metricValue } from '../../test/helpers/metrics.js';
 import { simulate, sliceEnv } from '../../test/helpers/pipeline.js';
 import { startService } from '../../test/helpers/service-process.js';
 import { stackEnv } from '../../test/helpers/stack.js';
-import { cpuTimes, loadAverage, processCpuSeconds, serverCpuSeconds, stealShare, type BenchFigure, type BenchScenario } from '../harness.js';
+import { cpuTimes, loadAverage, serverCpuSeconds, stealShare, type BenchFigure, type BenchScenario } from '../harness.js';
 import { questdbCpuSeconds, waitApplied } from '../questdb-probe.js';
+import { rawConsume } from './processors-catchup.js';
 
 const TICKS = Number(process.env['BENCH_SINK_TICKS'] ?? 1_000_000);
 const SYMBOLS = 2_880;
@@ -78,24 +78,10 @@ export const scenario: BenchScenario = {
 
     // 1. Raw kafkajs consume of the topic, keeping the values for the next phases.
     const values: Buffer[] = [];
-    const consumer = testKafka().consumer({ groupId: `${ns.id}-raw`, maxBytesPerPartition: 4 * 1024 * 1024 });
-    await consumer.connect();
-    await consumer.subscribe({ topic: ticksTopic, fromBeginning: true });
-    const mark = () => ({ at: performance.now(), cpu: processCpuSeconds(), kafkaCpu: serverCpuSeconds('kafka') });
-    let first: ReturnType<typeof mark> | undefined;
-    let last: ReturnType<typeof mark> | undefined;
-    await consumer.run({
-      eachBatch: async ({ batch }) => {
-        first ??= mark();
-        for (const m of batch.messages) values.push(m.value as Buffer);
-        if (values.length >= TICKS && last === undefined) last = mark();
-      },
-    });
     const steal0 = cpuTimes();
-    while (last === undefined) await new Promise((r) => setTimeout(r, 50));
-    const [from, to] = [first as ReturnType<typeof mark>, last];
-    const raw = { rate: values.length / ((to.at - from.at) / 1000), cpuPerRow: (to.cpu - from.cpu) / values.length, kafkaCpuPerRow: (to.kafkaCpu - from.kafkaCpu) / values.length, steal: stealShare(steal0, cpuTimes()) };
-    await consumer.disconnect();
+    const raw = { ...(await rawConsume(ticksTopic, TICKS, (messages) => {
+      for (const m of messages) values.push(m.value as Buffer);
+    })), steal: stealShare(steal0, cpuTimes()) };
     log('raw consume done');
 
     // Decoded once, outside every measured phase.
@@ -193,12 +179,12 @@ export const scenario: BenchScenario = {
         name: `the most a sink could reach at this run's CPU per row, all ${cores} cores busy ÷ QuestDB ceiling`,
         value: Number(cpuBound.toFixed(2)),
         unit: '×',
-        notes: `CPU per row: sink ${us(sinkCpu)} µs (of which raw kafkajs consume alone takes ${us(raw.cpuPerRow)}), Kafka ${us(kafkaCpu)} µs (${us(raw.kafkaCpuPerRow)} for raw consume), QuestDB ${us(questdbCpu)} µs`,
+        notes: `CPU per row: sink ${us(sinkCpu)} µs (of which raw kafkajs consume alone takes ${us(raw.cpuPerRecord)}), Kafka ${us(kafkaCpu)} µs (${us(raw.kafkaCpuPerRecord)} for raw consume), QuestDB ${us(questdbCpu)} µs`,
       },
       { name: 'QuestDB ceiling: prebuilt ILP, 20,000-row requests back to back', value: Math.round(ceiling.rate), unit: 'rows/s', notes: `${ceiling.seconds.toFixed(1)} s to applied; QuestDB ${ceiling.questdbCores.toFixed(2)} cores; ${pct(ceiling.steal)} steal; load average ${ceiling.load}` },
       { name: 'the same prebuilt payloads through the official client\'s HTTP transport', value: Math.round(viaClient.rate), unit: 'rows/s', notes: `${viaClient.seconds.toFixed(1)} s to applied; QuestDB ${viaClient.questdbCores.toFixed(2)} cores; ${pct(viaClient.steal)} steal; the ceiling above uses the sink's own transport (node:http keep-alive)` },
       { name: 'bare official client, await at() per row, flush per 20,000', value: Math.round(bare.rate), unit: 'rows/s', notes: `${bare.seconds.toFixed(1)} s to applied; QuestDB ${bare.questdbCores.toFixed(2)} cores; ${pct(bare.steal)} steal` },
-      { name: 'raw kafkajs eachBatch consume of the same topic', value: Math.round(raw.rate), unit: 'msg/s', notes: `${us(raw.cpuPerRow)} µs CPU per message in the consumer, ${us(raw.kafkaCpuPerRow)} µs in Kafka; ${pct(raw.steal)} steal` },
+      { name: 'raw kafkajs eachBatch consume of the same topic', value: Math.round(raw.rate), unit: 'msg/s', notes: `${us(raw.cpuPerRecord)} µs CPU per message in the consumer, ${us(raw.kafkaCpuPerRecord)} µs in Kafka; ${pct(raw.steal)} steal` },
     ];
   },
 };
